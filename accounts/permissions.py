@@ -1,0 +1,43 @@
+"""Who may do what: one allow table of role x action, checked the same way by pages and APIs."""
+
+from functools import wraps
+
+from django.core.exceptions import PermissionDenied
+
+from accounts import audit
+from accounts.models import AuditAction, Role
+
+ALLOW: dict[str, frozenset[str]] = {
+    "view_studies": frozenset({Role.RADIOLOGIST, Role.DEPARTMENT_HEAD, Role.ADMIN}),
+    "upload_studies": frozenset({Role.RADIOLOGIST, Role.DEPARTMENT_HEAD, Role.ADMIN, Role.AI_ENGINE}),
+    "pull_from_pacs": frozenset({Role.RADIOLOGIST, Role.DEPARTMENT_HEAD, Role.ADMIN}),
+}
+
+
+def can(user, action: str) -> bool:
+    return bool(user and user.is_authenticated and user.is_active and user.role in ALLOW[action])
+
+
+def check(request, action: str) -> None:
+    """Raise 403 (and audit the denial) unless the request's user may do the action."""
+    if not can(request.user, action):
+        audit.record(
+            action=AuditAction.ACCESS_DENIED,
+            user=request.user,
+            source=audit.client_address(request),
+            success=False,
+            detail={"action": action, "path": request.path[:200]},
+        )
+        raise PermissionDenied(action)
+
+
+def requires(action: str):
+    def decorator(view):
+        @wraps(view)
+        def wrapped(request, *args, **kwargs):
+            check(request, action)
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator

@@ -1,0 +1,5 @@
+from django.apps import AppConfig
+
+
+class AiOverlaysConfig(AppConfig):
+    name = "ai_overlays"

@@ -1,0 +1,1 @@
+"""DICOM code with no Django imports: parsing and validating what arrives, synthetic studies."""

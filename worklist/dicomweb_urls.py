@@ -1,0 +1,2 @@
+# STOW-RS and the other DICOMweb services of the archive.
+urlpatterns: list = []

@@ -1,0 +1,248 @@
+"""The one ingest function behind every entry (folder import, STOW-RS and upload, C-STORE,
+DICOMweb pull): parse and validate, write the file durably, index it in one transaction."""
+
+import hashlib
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Literal
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from accounts.models import Site
+from dicomkit.errors import DicomRejected
+from dicomkit.header import ParsedInstance, parse_instance
+from worklist import archive_files
+from worklist.models import Instance, Patient, Series, Study
+
+logger = logging.getLogger(__name__)
+
+Outcome = Literal["stored", "already_present", "refused"]
+
+
+@dataclass
+class IngestResult:
+    outcome: Outcome
+    sop_instance_uid: str = ""
+    sop_class_uid: str = ""
+    study_instance_uid: str = ""
+    code: str = ""
+    reason: str = ""
+    dimse_status: int = 0x0000
+    http_status: int = 200
+    instance_id: int | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome != "refused"
+
+
+class DuplicateConflict(DicomRejected):
+    def __init__(self) -> None:
+        super().__init__(
+            "conflict",
+            "an instance with this SOP Instance UID is already stored with different content",
+            dimse_status=0xA900,
+            http_status=409,
+        )
+
+
+def ingest(data: bytes, *, site: Site, source: str, source_detail: str = "") -> IngestResult:
+    """Store one DICOM object. Never raises for bad input: a refusal comes back as a result."""
+    try:
+        parsed = parse_instance(data, max_pixel_bytes=settings.MAX_PIXEL_BYTES)
+    except DicomRejected as refusal:
+        return _refused(refusal)
+    try:
+        return _store(parsed, site=site, source=source, source_detail=source_detail)
+    except DicomRejected as refusal:
+        return _refused(refusal, parsed)
+
+
+def _refused(refusal: DicomRejected, parsed: ParsedInstance | None = None) -> IngestResult:
+    logger.info("refused %s: %s", parsed.sop_instance_uid if parsed else "object", refusal.code)
+    return IngestResult(
+        outcome="refused",
+        sop_instance_uid=parsed.sop_instance_uid if parsed else "",
+        sop_class_uid=parsed.sop_class_uid if parsed else "",
+        study_instance_uid=parsed.study_instance_uid if parsed else "",
+        code=refusal.code,
+        reason=refusal.message,
+        dimse_status=refusal.dimse_status,
+        http_status=refusal.http_status,
+    )
+
+
+def _store(parsed: ParsedInstance, *, site: Site, source: str, source_detail: str) -> IngestResult:
+    digest = hashlib.sha256(parsed.part10).hexdigest()
+    known = Instance.objects.filter(sop_instance_uid=parsed.sop_instance_uid).values("id", "sha256").first()
+    if known and known["sha256"] == digest:
+        return _already_present(parsed, known["id"])
+    if known and settings.DUPLICATE_POLICY == "reject":
+        raise DuplicateConflict()
+
+    key, created = archive_files.write_durably(parsed.part10, digest)
+    fault_point("after_file_written")
+    try:
+        with transaction.atomic():
+            instance_id, replaced_key = _index(parsed, site=site, key=key, digest=digest,
+                                               source=source, source_detail=source_detail)
+            fault_point("before_commit")
+    except IntegrityError:
+        # Another ingest of the same SOP Instance committed first.
+        if created and not Instance.objects.filter(file_key=key).exists():
+            archive_files.remove(key)
+        known = Instance.objects.filter(sop_instance_uid=parsed.sop_instance_uid).values("id", "sha256").first()
+        if known and known["sha256"] == digest:
+            return _already_present(parsed, known["id"])
+        raise DuplicateConflict() from None
+    except BaseException:
+        if created and not Instance.objects.filter(file_key=key).exists():
+            archive_files.remove(key)
+        raise
+    if not archive_files.path_of(key).exists():
+        # A concurrent failed ingest of identical bytes removed the file we skipped writing.
+        archive_files.write_durably(parsed.part10, digest)
+    if replaced_key and not Instance.objects.filter(file_key=replaced_key).exists():
+        archive_files.remove(replaced_key)
+    return IngestResult(
+        outcome="stored",
+        sop_instance_uid=parsed.sop_instance_uid,
+        sop_class_uid=parsed.sop_class_uid,
+        study_instance_uid=parsed.study_instance_uid,
+        instance_id=instance_id,
+        warnings=parsed.warnings,
+    )
+
+
+def _already_present(parsed: ParsedInstance, instance_id: int) -> IngestResult:
+    return IngestResult(
+        outcome="already_present",
+        sop_instance_uid=parsed.sop_instance_uid,
+        sop_class_uid=parsed.sop_class_uid,
+        study_instance_uid=parsed.study_instance_uid,
+        instance_id=instance_id,
+    )
+
+
+def _index(parsed: ParsedInstance, *, site: Site, key: str, digest: str, source: str,
+           source_detail: str) -> tuple[int, str]:
+    fields = parsed.index
+    study = Study.objects.filter(study_instance_uid=parsed.study_instance_uid).first()
+    if study is None:
+        patient, _ = Patient.objects.get_or_create(
+            site=site,
+            patient_id=fields["patient_id"],
+            defaults={"name": fields["patient_name"], "birth_date": fields["patient_birth_date"],
+                      "sex": fields["patient_sex"]},
+        )
+        study, _ = Study.objects.get_or_create(
+            study_instance_uid=parsed.study_instance_uid,
+            defaults={
+                "patient": patient,
+                "site": site,
+                "accession_number": fields["accession_number"],
+                "study_id": fields["study_id"],
+                "study_date": fields["study_date"],
+                "study_time": fields["study_time"],
+                "description": fields["study_description"],
+                "referring_physician": fields["referring_physician"],
+                "institution_name": fields["institution_name"],
+                "patient_age": fields["patient_age"],
+                "body_part": fields["body_part"],
+            },
+        )
+    series, series_created = Series.objects.get_or_create(
+        series_instance_uid=parsed.series_instance_uid,
+        defaults={
+            "study": study,
+            "modality": fields["modality"],
+            "series_number": fields["series_number"],
+            "description": fields["series_description"],
+            "series_date": fields["series_date"],
+            "series_time": fields["series_time"],
+            "body_part": fields["body_part"],
+            "laterality": fields["laterality"],
+            "frame_of_reference_uid": fields["frame_of_reference_uid"],
+        },
+    )
+    if series.study_id != study.id:
+        raise DicomRejected("inconsistent", "this Series Instance UID belongs to another study")
+
+    values = _instance_values(parsed, key=key, digest=digest, source=source, source_detail=source_detail)
+    replaced_key = ""
+    existing = Instance.objects.select_for_update().filter(sop_instance_uid=parsed.sop_instance_uid).first()
+    if existing is not None:  # DUPLICATE_POLICY "replace"
+        if existing.series_id != series.id:
+            raise DicomRejected("inconsistent", "this SOP Instance UID belongs to another series")
+        replaced_key = existing.file_key
+        Instance.objects.filter(pk=existing.pk).update(**values)
+        return existing.pk, replaced_key
+
+    instance = Instance.objects.create(series=series, sop_instance_uid=parsed.sop_instance_uid, **values)
+    now = timezone.now()
+    Series.objects.filter(pk=series.pk).update(instance_count=F("instance_count") + 1)
+    study_changes = {"instance_count": F("instance_count") + 1, "last_received_at": now}
+    if series_created:
+        study_changes["series_count"] = F("series_count") + 1
+        modalities = set(filter(None, study.modalities.split(",")))
+        if fields["modality"] and fields["modality"] not in modalities:
+            study_changes["modalities"] = ",".join(sorted(modalities | {fields["modality"]}))
+    Study.objects.filter(pk=study.pk).update(**study_changes)
+    return instance.pk, replaced_key
+
+
+def _instance_values(parsed: ParsedInstance, *, key: str, digest: str, source: str, source_detail: str) -> dict:
+    fields = parsed.index
+    return {
+        "sop_class_uid": parsed.sop_class_uid,
+        "transfer_syntax_uid": parsed.transfer_syntax_uid,
+        "instance_number": fields["instance_number"],
+        "image_position": fields["image_position"],
+        "image_orientation": fields["image_orientation"],
+        "slice_location": fields["slice_location"],
+        "slice_thickness": fields["slice_thickness"],
+        "pixel_spacing": fields["pixel_spacing"],
+        "rows": _positive(fields["rows"]),
+        "columns": _positive(fields["columns"]),
+        "number_of_frames": _positive(fields["number_of_frames"]) or 1,
+        "samples_per_pixel": _positive(fields["samples_per_pixel"]),
+        "photometric_interpretation": fields["photometric_interpretation"],
+        "bits_allocated": _positive(fields["bits_allocated"]),
+        "bits_stored": _positive(fields["bits_stored"]),
+        "pixel_representation": _positive(fields["pixel_representation"]),
+        "rescale_slope": fields["rescale_slope"],
+        "rescale_intercept": fields["rescale_intercept"],
+        "window_center": fields["window_center"],
+        "window_width": fields["window_width"],
+        "laterality": fields["laterality"],
+        "view_position": fields["view_position"],
+        "burned_in_annotation": fields["burned_in_annotation"],
+        "has_pixels": parsed.has_pixels,
+        "pixel_problem": parsed.pixel_problem[:300],
+        "pixels_checked": not parsed.has_pixels or bool(parsed.pixel_problem),
+        "index_warnings": parsed.warnings[:20],
+        "file_key": key,
+        "file_size": len(parsed.part10),
+        "sha256": digest,
+        "source": source,
+        "source_detail": source_detail[:64],
+    }
+
+
+def _positive(value: int | None) -> int | None:
+    return value if isinstance(value, int) and 0 <= value < 2**31 else None
+
+
+def fault_point(name: str) -> None:
+    """Crash here when the fault-injection tests ask for it (INGEST_FAULT_AT=name)."""
+    if os.environ.get("INGEST_FAULT_AT") == name:
+        os._exit(137)
+
+
+def site_for_code(code: str) -> Site:
+    return Site.objects.get(code=code)

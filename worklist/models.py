@@ -1,0 +1,160 @@
+"""The imaging index: Patient (per site) > Study > Series > Instance, following the DICOM
+information model (PS3.3 A.1.2). Files live in the archive folder under keys we make; a row
+exists only for a file that is durable on disk."""
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import Site
+
+
+class RemoteAE(models.Model):
+    """A DICOM peer allowed to send to us; its calling AE title decides the site of what it sends."""
+
+    ae_title = models.CharField(_("calling AE title"), max_length=16, unique=True)
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="remote_aes")
+    description = models.CharField(_("description"), max_length=200, blank=True)
+    active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("remote AE")
+        verbose_name_plural = _("remote AEs")
+
+    def __str__(self) -> str:
+        return self.ae_title
+
+
+class Patient(models.Model):
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="patients")
+    patient_id = models.CharField(_("patient ID"), max_length=64)
+    name = models.CharField(_("name"), max_length=200, blank=True)
+    birth_date = models.DateField(_("birth date"), null=True, blank=True)
+    sex = models.CharField(_("sex"), max_length=1, blank=True)
+
+    class Meta:
+        verbose_name = _("patient")
+        verbose_name_plural = _("patients")
+        constraints = [models.UniqueConstraint(fields=["site", "patient_id"], name="patient_unique_per_site")]
+        indexes = [models.Index(fields=["name"], name="patient_name")]
+
+    def __str__(self) -> str:
+        return f"{self.patient_id}"
+
+    @property
+    def display_name(self) -> str:
+        """PN family^given^middle shown the way Korean and English reports write it."""
+        parts = [part for part in self.name.split("=")[0].split("^") if part]
+        return " ".join(parts)
+
+
+class StudyStatus(models.TextChoices):
+    ARRIVED = "arrived", _("Arrived")
+
+
+class Study(models.Model):
+    study_instance_uid = models.CharField(_("Study Instance UID"), max_length=64, unique=True)
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="studies")
+    # Copied from the patient so the worklist filters and sorts on one table.
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="studies")
+    accession_number = models.CharField(_("accession number"), max_length=64, blank=True)
+    study_id = models.CharField(_("study ID"), max_length=16, blank=True)
+    study_date = models.DateField(_("study date"), null=True, blank=True)
+    study_time = models.TimeField(_("study time"), null=True, blank=True)
+    description = models.CharField(_("description"), max_length=200, blank=True)
+    referring_physician = models.CharField(_("referring physician"), max_length=200, blank=True)
+    institution_name = models.CharField(_("institution"), max_length=200, blank=True)
+    patient_age = models.CharField(_("patient age"), max_length=4, blank=True)
+    modalities = models.CharField(_("modalities"), max_length=64, blank=True)
+    body_part = models.CharField(_("body part"), max_length=64, blank=True)
+    status = models.CharField(_("status"), max_length=24, choices=StudyStatus.choices, default=StudyStatus.ARRIVED)
+    received_at = models.DateTimeField(_("arrived"), auto_now_add=True)
+    last_received_at = models.DateTimeField(_("last instance arrived"), auto_now_add=True)
+    series_count = models.PositiveIntegerField(default=0)
+    instance_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("study")
+        verbose_name_plural = _("studies")
+        # The worklist reads a page of a site's studies by arrival (keyset on received_at, id);
+        # the search box looks up by accession and date.
+        indexes = [
+            models.Index(fields=["site", "-received_at", "-id"], name="study_site_arrival"),
+            models.Index(fields=["-received_at", "-id"], name="study_arrival"),
+            models.Index(fields=["site", "status", "-received_at"], name="study_site_status"),
+            models.Index(fields=["accession_number"], name="study_accession"),
+            models.Index(fields=["study_date"], name="study_date"),
+        ]
+
+    def __str__(self) -> str:
+        return self.study_instance_uid
+
+
+class Series(models.Model):
+    series_instance_uid = models.CharField(_("Series Instance UID"), max_length=64, unique=True)
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="series")
+    modality = models.CharField(_("modality"), max_length=16, blank=True)
+    series_number = models.IntegerField(_("series number"), null=True, blank=True)
+    description = models.CharField(_("description"), max_length=200, blank=True)
+    series_date = models.DateField(null=True, blank=True)
+    series_time = models.TimeField(null=True, blank=True)
+    body_part = models.CharField(_("body part"), max_length=64, blank=True)
+    laterality = models.CharField(max_length=2, blank=True)
+    frame_of_reference_uid = models.CharField(max_length=64, blank=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+    instance_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("series")
+        verbose_name_plural = _("series")
+        ordering = ["series_number", "id"]
+
+    def __str__(self) -> str:
+        return self.series_instance_uid
+
+
+class Instance(models.Model):
+    sop_instance_uid = models.CharField(_("SOP Instance UID"), max_length=64, unique=True)
+    series = models.ForeignKey(Series, on_delete=models.CASCADE, related_name="instances")
+    sop_class_uid = models.CharField(max_length=64)
+    transfer_syntax_uid = models.CharField(max_length=64)
+    instance_number = models.IntegerField(null=True, blank=True)
+    # Geometry (PS3.3 C.7.6.2): position of the first pixel and row/column direction cosines, in mm.
+    image_position = models.JSONField(null=True, blank=True)
+    image_orientation = models.JSONField(null=True, blank=True)
+    slice_location = models.FloatField(null=True, blank=True)
+    slice_thickness = models.FloatField(null=True, blank=True)
+    pixel_spacing = models.JSONField(null=True, blank=True)
+    rows = models.PositiveIntegerField(null=True, blank=True)
+    columns = models.PositiveIntegerField(null=True, blank=True)
+    number_of_frames = models.PositiveIntegerField(default=1)
+    samples_per_pixel = models.PositiveSmallIntegerField(null=True, blank=True)
+    photometric_interpretation = models.CharField(max_length=16, blank=True)
+    bits_allocated = models.PositiveSmallIntegerField(null=True, blank=True)
+    bits_stored = models.PositiveSmallIntegerField(null=True, blank=True)
+    pixel_representation = models.PositiveSmallIntegerField(null=True, blank=True)
+    rescale_slope = models.FloatField(null=True, blank=True)
+    rescale_intercept = models.FloatField(null=True, blank=True)
+    window_center = models.FloatField(null=True, blank=True)
+    window_width = models.FloatField(null=True, blank=True)
+    laterality = models.CharField(max_length=2, blank=True)
+    view_position = models.CharField(max_length=16, blank=True)
+    burned_in_annotation = models.CharField(max_length=3, blank=True)
+    has_pixels = models.BooleanField(default=False)
+    # Why the viewer cannot show the pixels (set at ingest or by the decode check), "" when fine.
+    pixel_problem = models.CharField(max_length=300, blank=True)
+    pixels_checked = models.BooleanField(default=False)
+    index_warnings = models.JSONField(default=list, blank=True)
+    file_key = models.CharField(max_length=100, unique=True)
+    file_size = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    source = models.CharField(max_length=16)
+    source_detail = models.CharField(max_length=64, blank=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("instance")
+        verbose_name_plural = _("instances")
+        indexes = [models.Index(fields=["series", "instance_number"], name="instance_series_number")]
+
+    def __str__(self) -> str:
+        return self.sop_instance_uid
