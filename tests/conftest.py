@@ -119,3 +119,4 @@ def _fresh_asgiref_executor_in_child():
 
 
 os.register_at_fork(after_in_child=_fresh_asgiref_executor_in_child)
+from tests.peers import orthanc  # noqa: E402,F401  (session fixture: a real Orthanc)
