@@ -10,7 +10,7 @@ import pytest
 from config.env import ConfigurationError, database_from_url, env_bool, env_int
 
 PROJECT = Path(__file__).resolve().parents[1]
-GOOD_SECRET = "k" * 50
+GOOD_SECRET = "production-secret-" + "0123456789abcdefghijklmnopqrstuvwxyz"
 
 
 def import_settings(**environment: str) -> subprocess.CompletedProcess:
@@ -38,6 +38,16 @@ def test_production_refuses_insecure_settings(environment, problem):
 
 def test_production_starts_with_secure_settings():
     result = import_settings(READINGWS_ENV="production", SECRET_KEY=GOOD_SECRET, ALLOWED_HOSTS="ws.example")
+    assert result.returncode == 0, result.stderr
+
+
+def test_deployment_checks_pass_on_production_settings():
+    env = {key: value for key, value in os.environ.items() if key not in ("DATABASE_URL", "REDIS_URL", "DEBUG")}
+    env.update(READINGWS_ENV="production", SECRET_KEY=GOOD_SECRET, ALLOWED_HOSTS="ws.example")
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=PROJECT, env=env, capture_output=True, text=True,
+    )
     assert result.returncode == 0, result.stderr
 
 
