@@ -90,6 +90,10 @@ class AuditAction(models.TextChoices):
     PACS_QUERIED = "pacs_queried", _("PACS queried")  # 110112
     ACCESS_DENIED = "access_denied", _("Access denied")  # 110113 Security Alert
     ASSOCIATION_REFUSED = "association_refused", _("DICOM association refused")  # 110113
+    STUDY_STATUS_CHANGED = "study_status_changed", _("Study status changed")  # 110110 Patient Record
+    STUDY_CLAIMED = "study_claimed", _("Study claimed")  # 110110
+    STUDY_RELEASED = "study_released", _("Study released")  # 110110
+    STUDY_REASSIGNED = "study_reassigned", _("Study reassigned")  # 110110
 
 
 class AuditEvent(models.Model):

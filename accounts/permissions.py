@@ -11,6 +11,8 @@ ALLOW: dict[str, frozenset[str]] = {
     "view_studies": frozenset({Role.RADIOLOGIST, Role.DEPARTMENT_HEAD, Role.ADMIN}),
     "upload_studies": frozenset({Role.RADIOLOGIST, Role.DEPARTMENT_HEAD, Role.ADMIN, Role.AI_ENGINE}),
     "pull_from_pacs": frozenset({Role.RADIOLOGIST, Role.DEPARTMENT_HEAD, Role.ADMIN}),
+    "claim_studies": frozenset({Role.RADIOLOGIST, Role.DEPARTMENT_HEAD}),
+    "reassign_studies": frozenset({Role.DEPARTMENT_HEAD, Role.ADMIN}),
 }
 
 

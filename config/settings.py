@@ -141,6 +141,13 @@ TASKS = {
     }
 }
 
+# --- worklist ------------------------------------------------------------------------------
+# Which flags put a study first, in order (worklist.priority); a claim idle this long is released.
+WORKLIST_PRIORITY_ORDER = env_list("WORKLIST_PRIORITY_ORDER", ["ai_urgent", "stat"])
+if not set(WORKLIST_PRIORITY_ORDER) <= {"ai_urgent", "stat"}:
+    raise ConfigurationError("WORKLIST_PRIORITY_ORDER may list only ai_urgent and stat")
+CLAIM_IDLE_MINUTES = env_int("CLAIM_IDLE_MINUTES", 30, minimum=0)
+
 # --- DICOM ----------------------------------------------------------------------------------
 DICOM_AE_TITLE = env_str("DICOM_AE_TITLE", "READINGWS")
 DICOM_BIND = env_str("DICOM_BIND", "127.0.0.1")

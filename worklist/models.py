@@ -5,7 +5,7 @@ exists only for a file that is durable on disk."""
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from accounts.models import Site
+from accounts.models import Site, User
 
 
 class RemoteAE(models.Model):
@@ -48,7 +48,33 @@ class Patient(models.Model):
 
 
 class StudyStatus(models.TextChoices):
+    """The reading lifecycle; the transitions live in worklist.workflow."""
+
     ARRIVED = "arrived", _("Arrived")
+    AI_PENDING = "ai_pending", _("AI pending")
+    AI_READY = "ai_ready", _("AI ready")
+    AI_FAILED = "ai_failed", _("AI failed")
+    NO_AI = "no_ai", _("No AI")
+    IN_READING = "in_reading", _("In reading")
+    READ = "read", _("Read")
+
+
+class AiStatus(models.TextChoices):
+    """Where the AI analysis of a study stands, kept apart so a release can go back to it."""
+
+    NONE = "", _("Not sent")
+    PENDING = "pending", _("Pending")
+    READY = "ready", _("Ready")
+    FAILED = "failed", _("Failed")
+    NO_AI = "no_ai", _("No AI for this study")
+
+
+class ClinicalArea(models.TextChoices):
+    LUNG = "lung", _("Lung")
+    BREAST = "breast", _("Breast")
+    STROKE = "stroke", _("Stroke")
+    DEMENTIA = "dementia", _("Dementia")
+    OTHER = "other", _("Other")
 
 
 class Study(models.Model):
@@ -65,8 +91,33 @@ class Study(models.Model):
     institution_name = models.CharField(_("institution"), max_length=200, blank=True)
     patient_age = models.CharField(_("patient age"), max_length=4, blank=True)
     modalities = models.CharField(_("modalities"), max_length=64, blank=True)
+    # The modality of the first image series, for an indexed filter (modalities holds them all).
+    modality = models.CharField(_("modality"), max_length=16, blank=True)
     body_part = models.CharField(_("body part"), max_length=64, blank=True)
+    # Upper-cased patient name copied here so the worklist's name search is one indexed prefix scan.
+    patient_name_search = models.CharField(max_length=200, blank=True)
+    clinical_area = models.CharField(
+        _("clinical area"), max_length=16, choices=ClinicalArea.choices, default=ClinicalArea.OTHER
+    )
+    is_stat = models.BooleanField(_("STAT"), default=False)
     status = models.CharField(_("status"), max_length=24, choices=StudyStatus.choices, default=StudyStatus.ARRIVED)
+    ai_status = models.CharField(_("AI status"), max_length=16, choices=AiStatus.choices, default=AiStatus.NONE, blank=True)
+    ai_urgent = models.BooleanField(_("AI urgent flag"), default=False)
+    ai_score = models.PositiveSmallIntegerField(_("AI score"), null=True, blank=True)
+    # One entry per AI model: {"model", "vendor", "version", "score", "urgent", "state"}; set by
+    # ai_overlays through worklist.workflow.record_ai_summary.
+    ai_summary = models.JSONField(default=list, blank=True)
+    # 0 is read first; computed by worklist.priority from the AI flag and the order's priority.
+    priority = models.PositiveSmallIntegerField(_("priority"), default=2)
+    claimed_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.PROTECT, related_name="claimed_studies", verbose_name=_("reader")
+    )
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    last_activity_at = models.DateTimeField(null=True, blank=True)
+    read_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    read_at = models.DateTimeField(null=True, blank=True)
+    # Bumped by every change a screen shows; live updates and conditional writes compare it.
+    version = models.PositiveIntegerField(default=0)
     received_at = models.DateTimeField(_("arrived"), auto_now_add=True)
     last_received_at = models.DateTimeField(_("last instance arrived"), auto_now_add=True)
     series_count = models.PositiveIntegerField(default=0)
@@ -83,10 +134,31 @@ class Study(models.Model):
             models.Index(fields=["site", "status", "-received_at"], name="study_site_status"),
             models.Index(fields=["accession_number"], name="study_accession"),
             models.Index(fields=["study_date"], name="study_date"),
+            # The default worklist: unread studies by priority, then oldest first.
+            models.Index(fields=["priority", "received_at", "id"], name="study_priority_arrival"),
+            models.Index(fields=["site", "priority", "received_at", "id"], name="study_site_priority"),
+            models.Index(fields=["claimed_by", "status"], name="study_claimed"),
+            models.Index(fields=["patient_name_search"], name="study_patient_name"),
         ]
 
     def __str__(self) -> str:
         return self.study_instance_uid
+
+
+class SavedFilter(models.Model):
+    """A radiologist's named worklist view: the query string of its filters and sort."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="saved_filters")
+    name = models.CharField(_("name"), max_length=60)
+    query = models.CharField(max_length=500)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["user", "name"], name="saved_filter_unique_name")]
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class Series(models.Model):
