@@ -229,5 +229,6 @@ LOGGING = {
     "loggers": {
         "pynetdicom": {"level": "WARNING"},
         "django.channels.server": {"level": "WARNING"},
+        "django.tasks": {"level": "WARNING"},
     },
 }

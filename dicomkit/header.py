@@ -15,7 +15,7 @@ from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
 from pydicom.filewriter import dcmwrite
-from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, UID
+from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian, UID
 from pydicom.valuerep import DA, TM
 
 from dicomkit.errors import DicomRejected
@@ -26,6 +26,7 @@ UNDEFINED_LENGTH = 0xFFFFFFFF
 PIXEL_DATA = 0x7FE00010
 SEQUENCE_DELIMITER = b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"
 MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
+CUT_BEFORE_DELIMITER = "End of file reached before delimiter"
 IMAGE_PIXEL_TAGS = (0x7FE00010, 0x7FE00008, 0x7FE00009)  # Pixel Data, Float, Double Float
 # Non-image objects (SR, SEG, PDF, KOS) need only these; images need the image pixel module too.
 REQUIRED_UIDS = {
@@ -67,6 +68,10 @@ def parse_instance(data: bytes, *, max_pixel_bytes: int) -> ParsedInstance:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             dataset = dcmread(io.BytesIO(data), force=not has_prefix)
+            if any(str(w.message).startswith(CUT_BEFORE_DELIMITER) for w in caught):
+                # pydicom drops the whole dataset and only warns when the file ends inside an
+                # undefined-length sequence or the encapsulated Pixel Data.
+                raise DicomRejected("truncated", "file ends inside a sequence or the encapsulated Pixel Data")
             _check_lengths(dataset, len(data))
             _walk(dataset, depth=0, notes=notes)
         notes.extend(str(w.message)[:200] for w in caught)
@@ -153,6 +158,14 @@ def _check_lengths(dataset: Dataset, file_length: int) -> None:
             raise DicomRejected(
                 "truncated", f"file ends inside element ({element.tag >> 16:04X},{element.tag & 0xFFFF:04X})"
             )
+    # A cut inside an element's header leaves a few bytes pydicom skips without a word.
+    last = next(reversed(dataset._dict.values()), None)
+    meta = getattr(dataset, "file_meta", None)
+    deflated = meta is not None and meta.get("TransferSyntaxUID") == DeflatedExplicitVRLittleEndian
+    if isinstance(last, RawDataElement) and not deflated:
+        value_length = len(last.value or b"") + 8 if last.length == UNDEFINED_LENGTH else last.length
+        if last.value_tell + value_length < file_length:
+            raise DicomRejected("truncated", "file ends inside an element header")
 
 
 def _ends_encapsulated(value: bytes | None) -> bool:

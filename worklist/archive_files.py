@@ -11,6 +11,7 @@ from pathlib import Path
 from django.conf import settings
 
 from dicomkit.errors import DicomRejected
+from worklist.fault_injection import fault_point
 
 TEMP_FOLDER = "incoming"
 
@@ -44,6 +45,7 @@ def write_durably(data: bytes, digest: str) -> tuple[str, bool]:
                 handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
+            fault_point("before_rename")
             os.replace(temp, final)
         except BaseException:
             temp.unlink(missing_ok=True)

@@ -1,2 +1,13 @@
-# STOW-RS and the other DICOMweb services of the archive.
-urlpatterns: list = []
+"""DICOMweb services of the archive (PS3.18), without trailing slashes as clients send them."""
+
+from django.urls import re_path
+
+from worklist import stow
+
+app_name = "dicomweb"
+urlpatterns = [
+    re_path(r"^studies/?$", stow.store_instances, name="stow"),
+    re_path(
+        r"^studies/(?P<study_uid>[^/]+)/?$", stow.store_instances, name="stow-study"
+    ),
+]

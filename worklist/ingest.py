@@ -3,7 +3,7 @@ DICOMweb pull): parse and validate, write the file durably, index it in one tran
 
 import hashlib
 import logging
-import os
+import threading
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -16,9 +16,14 @@ from accounts.models import Site
 from dicomkit.errors import DicomRejected
 from dicomkit.header import ParsedInstance, parse_instance
 from worklist import archive_files
+from worklist.fault_injection import fault_point
+from worklist.pixel_checks import check_instance_pixels
 from worklist.models import Instance, Patient, Series, Study
 
 logger = logging.getLogger(__name__)
+
+# Per thread: where to collect the pixel checks of stored instances instead of enqueuing each one.
+_deferred = threading.local()
 
 Outcome = Literal["stored", "already_present", "refused"]
 
@@ -91,6 +96,9 @@ def _store(parsed: ParsedInstance, *, site: Site, source: str, source_detail: st
         with transaction.atomic():
             instance_id, replaced_key = _index(parsed, site=site, key=key, digest=digest,
                                                source=source, source_detail=source_detail)
+            if parsed.has_pixels and not parsed.pixel_problem:
+                # Decoding is slow: a worker does it once the row is visible.
+                transaction.on_commit(lambda: _schedule_pixel_check(instance_id), robust=True)
             fault_point("before_commit")
     except IntegrityError:
         # Another ingest of the same SOP Instance committed first.
@@ -104,6 +112,7 @@ def _store(parsed: ParsedInstance, *, site: Site, source: str, source_detail: st
         if created and not Instance.objects.filter(file_key=key).exists():
             archive_files.remove(key)
         raise
+    fault_point("after_commit")
     if not archive_files.path_of(key).exists():
         # A concurrent failed ingest of identical bytes removed the file we skipped writing.
         archive_files.write_durably(parsed.part10, digest)
@@ -119,6 +128,29 @@ def _store(parsed: ParsedInstance, *, site: Site, source: str, source_detail: st
     )
 
 
+def defer_pixel_checks(pending: list[int] | None) -> None:
+    """Collect the ids of this thread's stored instances that need a pixel check in `pending`
+    instead of enqueuing one task per instance (None: enqueue at once again). A C-STORE
+    association does this so that its acknowledgements wait for no task, then calls
+    `enqueue_pixel_checks` when it ends."""
+    _deferred.pending = pending
+
+
+def enqueue_pixel_checks(instance_ids: list[int]) -> None:
+    # No surrounding transaction: with the immediate backend each check runs here, and a long
+    # write transaction on SQLite would hold up every other ingest.
+    for instance_id in instance_ids:
+        check_instance_pixels.enqueue(instance_id)
+
+
+def _schedule_pixel_check(instance_id: int) -> None:
+    pending = getattr(_deferred, "pending", None)
+    if pending is None:
+        check_instance_pixels.enqueue(instance_id)
+    else:
+        pending.append(instance_id)
+
+
 def _already_present(parsed: ParsedInstance, instance_id: int) -> IngestResult:
     return IngestResult(
         outcome="already_present",
@@ -131,6 +163,47 @@ def _already_present(parsed: ParsedInstance, instance_id: int) -> IngestResult:
 
 def _index(parsed: ParsedInstance, *, site: Site, key: str, digest: str, source: str,
            source_detail: str) -> tuple[int, str]:
+    fields = parsed.index
+    series_id, study_id, series_created, study_modalities = _series_for(parsed, site=site)
+    values = _instance_values(parsed, key=key, digest=digest, source=source, source_detail=source_detail)
+    replaced_key = ""
+    # Under "reject" a duplicate was refused before the file was written; one that raced in since
+    # fails the insert below (IntegrityError), so only "replace" needs to look for it here.
+    if settings.DUPLICATE_POLICY == "replace":
+        existing = Instance.objects.select_for_update().filter(sop_instance_uid=parsed.sop_instance_uid).first()
+        if existing is not None:
+            if existing.series_id != series_id:
+                raise DicomRejected("inconsistent", "this SOP Instance UID belongs to another series")
+            replaced_key = existing.file_key
+            Instance.objects.filter(pk=existing.pk).update(**values)
+            return existing.pk, replaced_key
+
+    instance = Instance.objects.create(series_id=series_id, sop_instance_uid=parsed.sop_instance_uid, **values)
+    now = timezone.now()
+    Series.objects.filter(pk=series_id).update(instance_count=F("instance_count") + 1)
+    study_changes = {"instance_count": F("instance_count") + 1, "last_received_at": now}
+    if series_created:
+        study_changes["series_count"] = F("series_count") + 1
+        modalities = set(filter(None, study_modalities.split(",")))
+        if fields["modality"] and fields["modality"] not in modalities:
+            study_changes["modalities"] = ",".join(sorted(modalities | {fields["modality"]}))
+    Study.objects.filter(pk=study_id).update(**study_changes)
+    return instance.pk, replaced_key
+
+
+def _series_for(parsed: ParsedInstance, *, site: Site) -> tuple[int, int, bool, str]:
+    """(series id, study id, whether the series is new, the study's modalities) of the object,
+    creating patient, study and series as needed."""
+    # Most objects belong to a series already indexed: one query finds it and its study.
+    known = (
+        Series.objects.filter(series_instance_uid=parsed.series_instance_uid)
+        .values("id", "study_id", "study__study_instance_uid", "study__modalities")
+        .first()
+    )
+    if known is not None:
+        if known["study__study_instance_uid"] != parsed.study_instance_uid:
+            raise DicomRejected("inconsistent", "this Series Instance UID belongs to another study")
+        return known["id"], known["study_id"], False, known["study__modalities"]
     fields = parsed.index
     study = Study.objects.filter(study_instance_uid=parsed.study_instance_uid).first()
     if study is None:
@@ -172,28 +245,7 @@ def _index(parsed: ParsedInstance, *, site: Site, key: str, digest: str, source:
     )
     if series.study_id != study.id:
         raise DicomRejected("inconsistent", "this Series Instance UID belongs to another study")
-
-    values = _instance_values(parsed, key=key, digest=digest, source=source, source_detail=source_detail)
-    replaced_key = ""
-    existing = Instance.objects.select_for_update().filter(sop_instance_uid=parsed.sop_instance_uid).first()
-    if existing is not None:  # DUPLICATE_POLICY "replace"
-        if existing.series_id != series.id:
-            raise DicomRejected("inconsistent", "this SOP Instance UID belongs to another series")
-        replaced_key = existing.file_key
-        Instance.objects.filter(pk=existing.pk).update(**values)
-        return existing.pk, replaced_key
-
-    instance = Instance.objects.create(series=series, sop_instance_uid=parsed.sop_instance_uid, **values)
-    now = timezone.now()
-    Series.objects.filter(pk=series.pk).update(instance_count=F("instance_count") + 1)
-    study_changes = {"instance_count": F("instance_count") + 1, "last_received_at": now}
-    if series_created:
-        study_changes["series_count"] = F("series_count") + 1
-        modalities = set(filter(None, study.modalities.split(",")))
-        if fields["modality"] and fields["modality"] not in modalities:
-            study_changes["modalities"] = ",".join(sorted(modalities | {fields["modality"]}))
-    Study.objects.filter(pk=study.pk).update(**study_changes)
-    return instance.pk, replaced_key
+    return series.pk, study.pk, series_created, study.modalities
 
 
 def _instance_values(parsed: ParsedInstance, *, key: str, digest: str, source: str, source_detail: str) -> dict:
@@ -236,12 +288,6 @@ def _instance_values(parsed: ParsedInstance, *, key: str, digest: str, source: s
 
 def _positive(value: int | None) -> int | None:
     return value if isinstance(value, int) and 0 <= value < 2**31 else None
-
-
-def fault_point(name: str) -> None:
-    """Crash here when the fault-injection tests ask for it (INGEST_FAULT_AT=name)."""
-    if os.environ.get("INGEST_FAULT_AT") == name:
-        os._exit(137)
 
 
 def site_for_code(code: str) -> Site:

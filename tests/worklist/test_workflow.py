@@ -28,15 +28,22 @@ def second_suwon_radiologist(sites):
 
 
 @pytest.mark.django_db
-def test_claim_is_exclusive_and_the_loser_is_told_who_reads(study, suwon_radiologist, second_suwon_radiologist):
+def test_claim_is_exclusive_and_the_loser_is_told_who_reads(
+    study, suwon_radiologist, second_suwon_radiologist
+):
     suwon_radiologist.first_name, suwon_radiologist.last_name = "Minjun", "Kim"
     suwon_radiologist.save()
     workflow.claim_study(user=suwon_radiologist, study=study)
-    with pytest.raises(workflow.ClaimConflict, match="Minjun Kim is reading this study") as conflict:
+    with pytest.raises(
+        workflow.ClaimConflict, match="Minjun Kim is reading this study"
+    ) as conflict:
         workflow.claim_study(user=second_suwon_radiologist, study=study)
     assert conflict.value.http_status == 409
     study.refresh_from_db()
-    assert (study.status, study.claimed_by) == (StudyStatus.IN_READING, suwon_radiologist)
+    assert (study.status, study.claimed_by) == (
+        StudyStatus.IN_READING,
+        suwon_radiologist,
+    )
     assert AuditEvent.objects.filter(action=AuditAction.STUDY_CLAIMED).count() == 1
 
 
@@ -48,7 +55,9 @@ def test_claiming_ones_own_study_again_changes_nothing(study, suwon_radiologist)
 
 
 @pytest.mark.django_db
-def test_release_returns_the_study_to_its_ai_waiting_status(study, suwon_radiologist, second_suwon_radiologist):
+def test_release_returns_the_study_to_its_ai_waiting_status(
+    study, suwon_radiologist, second_suwon_radiologist
+):
     workflow.record_ai_summary(study=study, ai_status=AiStatus.READY, summary=[])
     workflow.claim_study(user=suwon_radiologist, study=study)
     with pytest.raises(workflow.WorkflowError):
@@ -58,14 +67,19 @@ def test_release_returns_the_study_to_its_ai_waiting_status(study, suwon_radiolo
 
 
 @pytest.mark.django_db
-def test_head_reassigns_a_claimed_study(study, suwon_radiologist, second_suwon_radiologist, sites):
+def test_head_reassigns_a_claimed_study(
+    study, suwon_radiologist, second_suwon_radiologist, sites
+):
     head = make_user("head", role="department_head", all_sites=True)
     workflow.claim_study(user=suwon_radiologist, study=study)
     study.refresh_from_db()
     moved = workflow.reassign_study(by=head, study=study, to=second_suwon_radiologist)
     assert moved.claimed_by == second_suwon_radiologist
     event = AuditEvent.objects.get(action=AuditAction.STUDY_REASSIGNED)
-    assert event.detail == {"previous_reader": suwon_radiologist.pk, "new_reader": second_suwon_radiologist.pk}
+    assert event.detail == {
+        "previous_reader": suwon_radiologist.pk,
+        "new_reader": second_suwon_radiologist.pk,
+    }
 
 
 @pytest.mark.django_db
@@ -82,17 +96,36 @@ def test_an_idle_claim_is_released_automatically(study, suwon_radiologist, setti
 def test_an_urgent_ai_flag_puts_the_study_first_and_stat_second(study, settings):
     settings.WORKLIST_PRIORITY_ORDER = ["ai_urgent", "stat"]
     assert study.priority == 2
-    summary = [{"model": "Stroke triage", "vendor": "V", "version": "1", "score": 93, "urgent": True}]
-    flagged = workflow.record_ai_summary(study=study, ai_status=AiStatus.READY, summary=summary)
-    assert (flagged.priority, flagged.ai_urgent, flagged.ai_score, flagged.status) == (0, True, 93, "ai_ready")
+    summary = [
+        {
+            "model": "Stroke triage",
+            "vendor": "V",
+            "version": "1",
+            "score": 93,
+            "urgent": True,
+        }
+    ]
+    flagged = workflow.record_ai_summary(
+        study=study, ai_status=AiStatus.READY, summary=summary
+    )
+    assert (flagged.priority, flagged.ai_urgent, flagged.ai_score, flagged.status) == (
+        0,
+        True,
+        93,
+        "ai_ready",
+    )
     Study.objects.filter(pk=study.pk).update(is_stat=True)
     study.refresh_from_db()
-    calm = workflow.record_ai_summary(study=study, ai_status=AiStatus.READY, summary=[{"score": 10, "urgent": False}])
+    calm = workflow.record_ai_summary(
+        study=study, ai_status=AiStatus.READY, summary=[{"score": 10, "urgent": False}]
+    )
     assert calm.priority == 1
 
 
 @pytest.mark.django_db
-def test_a_read_study_cannot_be_claimed(study, suwon_radiologist, second_suwon_radiologist):
+def test_a_read_study_cannot_be_claimed(
+    study, suwon_radiologist, second_suwon_radiologist
+):
     workflow.claim_study(user=suwon_radiologist, study=study)
     workflow.mark_read(user=suwon_radiologist, study=study)
     with pytest.raises(workflow.WorkflowError, match="has been read"):
@@ -100,13 +133,18 @@ def test_a_read_study_cannot_be_claimed(study, suwon_radiologist, second_suwon_r
 
 
 @pytest.mark.django_db(transaction=True)
-def test_two_simultaneous_claims_have_exactly_one_winner_in_100_rounds(study, suwon_radiologist,
-                                                                      second_suwon_radiologist):
+def test_two_simultaneous_claims_have_exactly_one_winner_in_100_rounds(
+    study, suwon_radiologist, second_suwon_radiologist
+):
     if connection.vendor != "postgresql":
-        pytest.skip("the claim race is run on PostgreSQL (./test --services); SQLite serialises writers")
+        pytest.skip(
+            "the claim race is run on PostgreSQL (./test --services); SQLite serialises writers"
+        )
     readers = [suwon_radiologist, second_suwon_radiologist]
     for _ in range(100):
-        Study.objects.filter(pk=study.pk).update(claimed_by=None, status=StudyStatus.ARRIVED)
+        Study.objects.filter(pk=study.pk).update(
+            claimed_by=None, status=StudyStatus.ARRIVED
+        )
         barrier = threading.Barrier(2)
         outcomes = []
 
