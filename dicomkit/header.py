@@ -393,6 +393,8 @@ def index_fields(dataset: Dataset, notes: list[str]) -> dict[str, Any]:
         "window_center": _number(dataset, "WindowCenter", notes, float),
         "window_width": _number(dataset, "WindowWidth", notes, float),
         "burned_in_annotation": _text_kw(dataset, "BurnedInAnnotation", 3),
+        "requested_priority": _text_kw(dataset, "RequestedProcedurePriority", 16)
+        or _text_kw(dataset, "PerformedProcedureStepPriority", 16),
     }
 
 

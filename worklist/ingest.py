@@ -15,7 +15,9 @@ from django.utils import timezone
 from accounts.models import Site
 from dicomkit.errors import DicomRejected
 from dicomkit.header import ParsedInstance, parse_instance
-from worklist import archive_files
+from worklist import archive_files, live
+from worklist.clinical_area import clinical_area_of, is_stat_order
+from worklist.priority import priority_of
 from worklist.fault_injection import fault_point
 from worklist.pixel_checks import check_instance_pixels
 from worklist.models import Instance, Patient, Series, Study
@@ -206,6 +208,7 @@ def _series_for(parsed: ParsedInstance, *, site: Site) -> tuple[int, int, bool, 
         return known["id"], known["study_id"], False, known["study__modalities"]
     fields = parsed.index
     study = Study.objects.filter(study_instance_uid=parsed.study_instance_uid).first()
+    study_created = False
     if study is None:
         patient, _ = Patient.objects.get_or_create(
             site=site,
@@ -213,7 +216,7 @@ def _series_for(parsed: ParsedInstance, *, site: Site) -> tuple[int, int, bool, 
             defaults={"name": fields["patient_name"], "birth_date": fields["patient_birth_date"],
                       "sex": fields["patient_sex"]},
         )
-        study, _ = Study.objects.get_or_create(
+        study, study_created = Study.objects.get_or_create(
             study_instance_uid=parsed.study_instance_uid,
             defaults={
                 "patient": patient,
@@ -227,6 +230,7 @@ def _series_for(parsed: ParsedInstance, *, site: Site) -> tuple[int, int, bool, 
                 "institution_name": fields["institution_name"],
                 "patient_age": fields["patient_age"],
                 "body_part": fields["body_part"],
+                **_worklist_fields(fields),
             },
         )
     series, series_created = Series.objects.get_or_create(
@@ -245,7 +249,32 @@ def _series_for(parsed: ParsedInstance, *, site: Site) -> tuple[int, int, bool, 
     )
     if series.study_id != study.id:
         raise DicomRejected("inconsistent", "this Series Instance UID belongs to another study")
+    if series_created:
+        _announce_new_series(study, first_series=study_created)
     return series.pk, study.pk, series_created, study.modalities
+
+
+def _worklist_fields(fields: dict) -> dict:
+    """What the worklist sorts and filters on, decided once when the study arrives."""
+    is_stat = is_stat_order(fields["requested_priority"], fields["study_description"])
+    return {
+        "modality": fields["modality"],
+        "patient_name_search": fields["patient_name"].upper(),
+        "clinical_area": clinical_area_of(
+            modality=fields["modality"], body_part=fields["body_part"], description=fields["study_description"]
+        ),
+        "is_stat": is_stat,
+        "priority": priority_of(ai_urgent=False, is_stat=is_stat),
+    }
+
+
+def _announce_new_series(study: Study, *, first_series: bool) -> None:
+    # Only a new study or series is announced: per-instance events would flood open worklists.
+    Study.objects.filter(pk=study.pk).update(version=F("version") + 1)
+    version = Study.objects.filter(pk=study.pk).values_list("version", flat=True).get()
+    live.announce_study_change(
+        study_id=study.pk, site_id=study.site_id, version=version, kind="new_study" if first_series else "new_series"
+    )
 
 
 def _instance_values(parsed: ParsedInstance, *, key: str, digest: str, source: str, source_detail: str) -> dict:
