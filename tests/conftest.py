@@ -59,7 +59,7 @@ def sites(db):
     }
 
 
-def make_user(username, *, role="radiologist", sites=(), all_sites=False, password="pw-for-tests-1"):
+def make_user(username, *, role="radiologist", sites=(), all_sites=False, password="pw-for-tests-1"):  # noqa: S107
     from accounts.models import User
 
     user = User.objects.create_user(username, password=password, role=role, all_sites=all_sites)

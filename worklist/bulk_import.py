@@ -95,7 +95,10 @@ class ImportPlan:
 
 def zip_limits() -> ZipLimits:
     return ZipLimits(
-        max_entries=settings.MAX_ZIP_ENTRIES, max_member_bytes=settings.MAX_UPLOAD_BYTES
+        max_entries=settings.MAX_ZIP_ENTRIES,
+        max_member_bytes=settings.MAX_UPLOAD_BYTES,
+        max_total_bytes=settings.MAX_ZIP_INFLATED_BYTES,
+        max_ratio=settings.MAX_ZIP_RATIO,
     )
 
 

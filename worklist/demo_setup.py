@@ -15,7 +15,7 @@ from accounts.models import Role, Site, User
 from worklist.ingest import ingest
 from worklist.models import RemoteAE
 
-DEMO_PASSWORD = "readingws-demo"
+DEMO_PASSWORD = "readingws-demo"  # noqa: S105  (printed by ./run for the demo users)
 SITES = [
     ("SUWON", "Suwon Hospital", False),
     ("ICHEON", "Icheon Hospital", False),

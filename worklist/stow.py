@@ -32,7 +32,6 @@ from worklist.ingest import IngestResult
 from worklist.models import Study
 
 # Per request; the upload page sends batches far smaller. Kept below 10,000 (RELIABILITY.md B19).
-MAX_PARTS = 5000
 SPOOL_IN_MEMORY_BYTES = 8 << 20
 DICOM_MEDIA_TYPE = "application/dicom"
 CANNOT_UNDERSTAND = 0xC000
@@ -182,7 +181,7 @@ def _spool_parts(
         for part in multipart.read_parts(
             stream,
             boundary,
-            max_parts=MAX_PARTS,
+            max_parts=settings.MAX_STOW_PARTS,
             max_part_bytes=settings.MAX_UPLOAD_BYTES,
             max_body_bytes=settings.MAX_UPLOAD_BYTES,
         ):

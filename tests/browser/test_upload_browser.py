@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 from channels.testing import ChannelsLiveServerTestCase
-from django.conf import settings
 from django.test import Client, override_settings
 from playwright.sync_api import expect
 from pydicom.data import get_testdata_file
@@ -27,19 +26,11 @@ class UploadPageTests(ChannelsLiveServerTestCase):
         cls.archive = tempfile.mkdtemp(prefix="readingws-upload-browser-")
         cls.archive_override = override_settings(STORAGE_DIR=Path(cls.archive))
         cls.archive_override.enable()
-        # Without TEST NAME (PostgreSQL), channels' child prefixes the test database's name again.
-        database = settings.DATABASES["default"]
-        cls.test_settings_before = database.get("TEST")
-        database["TEST"] = {
-            **(cls.test_settings_before or {}),
-            "NAME": database["NAME"],
-        }
         super().setUpClass()
 
     @classmethod
     def tearDownClass(cls):
         super().tearDownClass()
-        settings.DATABASES["default"]["TEST"] = cls.test_settings_before or {}
         cls.archive_override.disable()
         shutil.rmtree(cls.archive, ignore_errors=True)
 

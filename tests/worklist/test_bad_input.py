@@ -476,3 +476,31 @@ def test_zip_members_are_read_into_memory_and_never_written_under_their_names(
         ("folder/x.dcm", b"more"),
     ]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_deflate_bomb_is_refused_before_pydicom_inflates_it(sites, settings, monkeypatch):
+    import zlib
+
+    from pydicom.uid import DeflatedExplicitVRLittleEndian
+
+    from dicomkit import header
+
+    dataset = ct_dataset(rows=8, columns=8, pixel_bytes=bytes(128))
+    genuine = part10(dataset, transfer_syntax=DeflatedExplicitVRLittleEndian)
+    meta_end = 132 + 12 + int.from_bytes(genuine[140:144], "little")
+    # 50 MB of zeros deflate to about 50 KB.
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    bomb = genuine[:meta_end] + compressor.compress(bytes(50 << 20)) + compressor.flush()
+    assert len(bomb) < 100_000
+    settings.MAX_PIXEL_BYTES = 1 << 20
+    monkeypatch.setattr(header, "DEFLATED_HEADER_ALLOWANCE", 0)
+    result = ingest(bomb, site=sites["SUWON"], source="t")
+    assert (result.outcome, result.code) == ("refused", "too_large")
+    assert not Instance.objects.exists()
+
+
+def test_a_genuine_deflated_file_is_stored(sites):
+    from pydicom.uid import DeflatedExplicitVRLittleEndian
+
+    dataset = ct_dataset(rows=8, columns=8, pixel_bytes=bytes(128))
+    assert ingest(part10(dataset, transfer_syntax=DeflatedExplicitVRLittleEndian), site=sites["SUWON"], source="t").outcome == "stored"

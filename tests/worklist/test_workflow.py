@@ -148,7 +148,7 @@ def test_two_simultaneous_claims_have_exactly_one_winner_in_100_rounds(
         barrier = threading.Barrier(2)
         outcomes = []
 
-        def claim(user):
+        def claim(user, barrier=barrier, outcomes=outcomes):
             try:
                 barrier.wait()
                 workflow.claim_study(user=user, study=Study.objects.get(pk=study.pk))

@@ -44,7 +44,7 @@ class Command(BaseCommand):
                     f"{counts.already_present} already present, {counts.refused} refused"
                 )
         self.stdout.write(
-            "\nDemo logins (password for all: %s):" % demo_setup.DEMO_PASSWORD
+            f"\nDemo logins (password for all: {demo_setup.DEMO_PASSWORD}):"
         )
         for user in users:
             where = (
