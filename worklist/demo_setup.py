@@ -5,6 +5,7 @@ import dataclasses
 import io
 import json
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
@@ -12,8 +13,9 @@ from django.db import transaction
 from pydicom.filewriter import dcmwrite
 
 from accounts.models import Role, Site, User
+from worklist import workflow
 from worklist.ingest import ingest
-from worklist.models import RemoteAE
+from worklist.models import RemoteAE, Study, StudyStatus
 
 DEMO_PASSWORD = "readingws-demo"  # noqa: S105  (printed by ./run for the demo users)
 SITES = [
@@ -58,8 +60,9 @@ def ensure_sites_and_peers() -> dict[str, Site]:
     for code, name, is_hub in SITES:
         sites[code], _ = Site.objects.update_or_create(code=code, defaults={"name": name, "is_hub": is_hub})
         RemoteAE.objects.get_or_create(ae_title=f"{code}_PACS", defaults={"site": sites[code]})
-    RemoteAE.objects.get_or_create(ae_title="STORESCU", defaults={"site": sites["ANSEONG"],
-                                                                   "description": "dcmtk's default calling AE"})
+    RemoteAE.objects.get_or_create(
+        ae_title="STORESCU", defaults={"site": sites["ANSEONG"], "description": "dcmtk's default calling AE"}
+    )
     return sites
 
 
@@ -98,6 +101,7 @@ def load_generated_studies(sites: dict[str, Site], *, scale: float) -> DemoCount
                 "lesions": [dataclasses.asdict(lesion) for lesion in study.lesions],
             }
         )
+    _mark_priors_read(sites)
     # Kept for the tests of the AI engines: where each planted lesion is.
     truth_path = Path(settings.VAR_DIR) / "demo-ground-truth.json"
     truth_path.parent.mkdir(parents=True, exist_ok=True)
@@ -123,3 +127,16 @@ def load_sample_studies(sites: dict[str, Site], samples: Path | None) -> DemoCou
         with open(get_testdata_file(name), "rb") as handle:
             counts.add(ingest(handle.read(), site=sites["ANSEONG"], source="demo").outcome)
     return counts
+
+
+def _mark_priors_read(sites: dict[str, Site]) -> None:
+    """A prior exam from months ago was read back then: sign it as the site's radiologist did."""
+    from dicomkit.synthetic import REFERENCE_DATETIME
+
+    cutoff = REFERENCE_DATETIME.date() - timedelta(days=180)
+    for study in Study.objects.filter(study_date__lt=cutoff, status=StudyStatus.ARRIVED, site__in=sites.values()):
+        reader = User.objects.filter(role=Role.RADIOLOGIST, sites=study.site).order_by("id").first()
+        if reader is None:
+            continue
+        workflow.claim_study(user=reader, study=study)
+        workflow.mark_read(user=reader, study=study)

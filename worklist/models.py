@@ -35,7 +35,11 @@ class Patient(models.Model):
         verbose_name = _("patient")
         verbose_name_plural = _("patients")
         constraints = [models.UniqueConstraint(fields=["site", "patient_id"], name="patient_unique_per_site")]
-        indexes = [models.Index(fields=["name"], name="patient_name")]
+        # The worklist's search finds a patient ID at any site.
+        indexes = [
+            models.Index(fields=["name"], name="patient_name"),
+            models.Index(fields=["patient_id"], name="patient_patient_id"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.patient_id}"
@@ -44,7 +48,13 @@ class Patient(models.Model):
     def display_name(self) -> str:
         """PN family^given^middle shown the way Korean and English reports write it."""
         parts = [part for part in self.name.split("=")[0].split("^") if part]
-        return " ".join(parts)
+        # Korean names are written family name first with no space (김민준), Latin ones with one.
+        separator = "" if parts and all(_is_hangul(part) for part in parts) else " "
+        return separator.join(parts)
+
+
+def _is_hangul(text: str) -> bool:
+    return all("\uac00" <= character <= "\ud7a3" for character in text.strip())
 
 
 class StudyStatus(models.TextChoices):
@@ -77,6 +87,10 @@ class ClinicalArea(models.TextChoices):
     OTHER = "other", _("Other")
 
 
+# The worklist's default view; partial indexes with this condition hold only the studies still to read.
+UNREAD = ~models.Q(status=StudyStatus.READ)
+
+
 class Study(models.Model):
     study_instance_uid = models.CharField(_("Study Instance UID"), max_length=64, unique=True)
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="studies")
@@ -101,7 +115,9 @@ class Study(models.Model):
     )
     is_stat = models.BooleanField(_("STAT"), default=False)
     status = models.CharField(_("status"), max_length=24, choices=StudyStatus.choices, default=StudyStatus.ARRIVED)
-    ai_status = models.CharField(_("AI status"), max_length=16, choices=AiStatus.choices, default=AiStatus.NONE, blank=True)
+    ai_status = models.CharField(
+        _("AI status"), max_length=16, choices=AiStatus.choices, default=AiStatus.NONE, blank=True
+    )
     ai_urgent = models.BooleanField(_("AI urgent flag"), default=False)
     ai_score = models.PositiveSmallIntegerField(_("AI score"), null=True, blank=True)
     # One entry per AI model: {"model", "vendor", "version", "score", "urgent", "state"}; set by
@@ -138,7 +154,25 @@ class Study(models.Model):
             models.Index(fields=["priority", "received_at", "id"], name="study_priority_arrival"),
             models.Index(fields=["site", "priority", "received_at", "id"], name="study_site_priority"),
             models.Index(fields=["claimed_by", "status"], name="study_claimed"),
-            models.Index(fields=["patient_name_search"], name="study_patient_name"),
+            # Sorting by name (keyset on name, id); the prefix search uses the pattern index below,
+            # since LIKE 'X%' can use a plain btree only under the C collation.
+            models.Index(fields=["patient_name_search", "id"], name="study_patient_name"),
+            models.Index(fields=["patient_name_search"], name="study_name_prefix", opclasses=["varchar_pattern_ops"]),
+            # The unread worklist (status <> read) and its filters, each walked in priority order and
+            # stopped after a page; read studies, most of a million, stay out of these indexes.
+            models.Index(fields=["priority", "received_at", "id"], name="study_unread", condition=UNREAD),
+            models.Index(fields=["site", "priority", "received_at", "id"], name="study_unread_site", condition=UNREAD),
+            models.Index(
+                fields=["modality", "priority", "received_at", "id"], name="study_unread_modality", condition=UNREAD
+            ),
+            models.Index(
+                fields=["clinical_area", "priority", "received_at", "id"], name="study_unread_area", condition=UNREAD
+            ),
+            models.Index(fields=["status", "priority", "received_at", "id"], name="study_status_priority"),
+            # AI-flagged studies are few: a small index, so "flagged" never walks the whole worklist.
+            models.Index(
+                fields=["priority", "received_at", "id"], name="study_ai_urgent", condition=models.Q(ai_urgent=True)
+            ),
         ]
 
     def __str__(self) -> str:
