@@ -36,11 +36,18 @@ def test_radiologist_sees_own_site_study_and_its_view_is_audited(client, suwon_r
     )
 
 
-def test_other_site_radiologist_gets_404_and_an_empty_list(client, icheon_radiologist, suwon_study):
+def test_other_site_radiologist_gets_403_an_audit_alert_and_an_empty_list(client, icheon_radiologist, suwon_study):
     client.force_login(icheon_radiologist)
     assert suwon_study.study_instance_uid not in client.get(reverse("worklist:home")).content.decode()
-    assert client.get(reverse("worklist:study", args=[suwon_study.study_instance_uid])).status_code == 404
+    assert client.get(reverse("worklist:study", args=[suwon_study.study_instance_uid])).status_code == 403
     assert not AuditEvent.objects.filter(action=AuditAction.STUDY_VIEWED).exists()
+    denial = AuditEvent.objects.get(action=AuditAction.ACCESS_DENIED)
+    assert (denial.user, denial.study_uid, denial.success) == (icheon_radiologist, suwon_study.study_instance_uid, False)
+
+
+def test_an_unknown_study_is_a_404(client, suwon_radiologist, sites):
+    client.force_login(suwon_radiologist)
+    assert client.get(reverse("worklist:study", args=["1.2.3.4"])).status_code == 404
 
 
 def test_hub_radiologist_sees_every_site(client, hub_radiologist, suwon_study):
