@@ -1,0 +1,1 @@
+urlpatterns: list = []  # pixels, manifest and frames for the viewer

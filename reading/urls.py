@@ -1,0 +1,7 @@
+from django.urls import include, path
+
+app_name = "reading"
+urlpatterns = [
+    path("", include("reading.viewer_urls")),
+    path("api/", include("reading.pixel_urls")),
+]
