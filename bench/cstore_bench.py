@@ -29,9 +29,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 PROJECT = Path(__file__).resolve().parent.parent
-sys.path.insert(
-    0, str(PROJECT)
-)  # dicomkit is a project package; the bench runs as a script
+sys.path.insert(0, str(PROJECT))  # dicomkit is a project package; the bench runs as a script
 
 PYTHON = sys.executable
 SENDER_AE = "BENCHSCU"
@@ -90,9 +88,7 @@ def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 60) -> 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(
-                f"receiver exited with {process.returncode} before listening"
-            )
+            raise RuntimeError(f"receiver exited with {process.returncode} before listening")
         with socket.socket() as sock:
             if sock.connect_ex(("127.0.0.1", port)) == 0:
                 return
@@ -115,9 +111,7 @@ def write_series(folder: Path, slices: int, size: int) -> list[Path]:
 
     folder.mkdir(parents=True)
     paths = []
-    for number, dataset in enumerate(
-        chest_ct(slices=slices, size=size).datasets, start=1
-    ):
+    for number, dataset in enumerate(chest_ct(slices=slices, size=size).datasets, start=1):
         path = folder / f"IM{number:04d}.dcm"
         dataset.save_as(path, enforce_file_format=True)
         paths.append(path)
@@ -158,9 +152,7 @@ class Orthanc(Receiver):
             "Name": "bench",
             "StorageDirectory": str(storage),
             "IndexDirectory": str(storage),
-            "Plugins": [ORTHANC_DICOMWEB_PLUGIN]
-            if Path(ORTHANC_DICOMWEB_PLUGIN).exists()
-            else [],
+            "Plugins": [ORTHANC_DICOMWEB_PLUGIN] if Path(ORTHANC_DICOMWEB_PLUGIN).exists() else [],
             "SaveJobs": False,
             "HttpPort": self.http_port,
             "RemoteAccessAllowed": False,
@@ -173,9 +165,7 @@ class Orthanc(Receiver):
             "DicomCheckCalledAet": True,
             "DicomAlwaysAllowStore": False,
             "DicomCheckModalityHost": True,
-            "DicomModalities": {
-                "bench": {"AET": SENDER_AE, "Host": "127.0.0.1", "Port": free_port()}
-            },
+            "DicomModalities": {"bench": {"AET": SENDER_AE, "Host": "127.0.0.1", "Port": free_port()}},
         }
         (self.work / "orthanc.json").write_text(json.dumps(config))
         with open(self.work / "orthanc.log", "wb") as log:
@@ -188,9 +178,7 @@ class Orthanc(Receiver):
         wait_for_port(self.port, self.process)
 
     def _http(self, method: str, path: str):
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{self.http_port}{path}", method=method
-        )
+        request = urllib.request.Request(f"http://127.0.0.1:{self.http_port}{path}", method=method)
         with urllib.request.urlopen(request, timeout=60) as response:
             return json.loads(response.read() or b"null")
 
@@ -251,9 +239,7 @@ class OurListener(Receiver):
             text=True,
         )
         if completed.returncode:
-            raise RuntimeError(
-                f"manage.py {arguments[0]} failed:\n{completed.stderr[-3000:]}"
-            )
+            raise RuntimeError(f"manage.py {arguments[0]} failed:\n{completed.stderr[-3000:]}")
         return completed.stdout
 
     def start(self, associations: int) -> None:
@@ -275,9 +261,7 @@ class OurListener(Receiver):
         ]
         command += ["--ae-title", self.ae_title, "--processes", str(associations)]
         with open(self.work / "listener.log", "wb") as log:
-            self.process = subprocess.Popen(
-                command, cwd=PROJECT, env=self.environment, stdout=log, stderr=log
-            )
+            self.process = subprocess.Popen(command, cwd=PROJECT, env=self.environment, stdout=log, stderr=log)
         wait_for_port(self.port, self.process)
 
     def reset(self) -> None:
@@ -295,9 +279,7 @@ class OurListener(Receiver):
             "-c",
             "from worklist.models import Instance; print(Instance.objects.count())",
         )
-        files = sum(
-            1 for _ in Path(self.environment["STORAGE_DIR"]).glob("??/??/*.dcm")
-        )
+        files = sum(1 for _ in Path(self.environment["STORAGE_DIR"]).glob("??/??/*.dcm"))
         row_count = int(rows.strip().splitlines()[-1])
         return row_count if row_count == files else -1
 
@@ -365,9 +347,7 @@ def serve_nothing(flavour: str, port: int, ae_title: str) -> None:
 
 
 # --- measuring ----------------------------------------------------------------------------------
-def send(
-    receiver: Receiver, files: list[Path], associations: int
-) -> tuple[float, float]:
+def send(receiver: Receiver, files: list[Path], associations: int) -> tuple[float, float]:
     """storescu of the files, split over `associations` senders at once; (seconds, server CPU)."""
     command = [
         "storescu",
@@ -396,15 +376,11 @@ def send(
     cpu_used = cpu_once_idle(receiver.process.pid) - cpu_before
     for sender, error in zip(senders, errors):
         if sender.returncode or "Store Failed" in error:
-            raise RuntimeError(
-                f"storescu into {receiver.name} failed:\n{error[-2000:]}"
-            )
+            raise RuntimeError(f"storescu into {receiver.name} failed:\n{error[-2000:]}")
     return elapsed, cpu_used
 
 
-def run_rounds(
-    receivers: list[Receiver], files: list[Path], rounds: int, scenarios: list[int]
-) -> None:
+def run_rounds(receivers: list[Receiver], files: list[Path], rounds: int, scenarios: list[int]) -> None:
     for round_number in range(1, rounds + 1):
         # Rotate the order so that no receiver always runs first (caches, noisy neighbours).
         shift = round_number % len(receivers)
@@ -414,9 +390,7 @@ def run_rounds(
                 elapsed, cpu = send(receiver, files, associations)
                 held = receiver.count()
                 if held is not None and held != len(files):
-                    raise RuntimeError(
-                        f"{receiver.name} holds {held} instances, not {len(files)}"
-                    )
+                    raise RuntimeError(f"{receiver.name} holds {held} instances, not {len(files)}")
                 rate, cpu_ms = len(files) / elapsed, cpu / len(files) * 1000
                 receiver.rates.setdefault(associations, []).append(rate)
                 receiver.cpu_ms.setdefault(associations, []).append(cpu_ms)
@@ -429,9 +403,7 @@ def run_rounds(
 
 def report(receivers: list[Receiver], count: int, scenarios: list[int]) -> None:
     for associations in scenarios:
-        print(
-            f"\nC-STORE of {count} instances, {associations} association(s) at once, median of rounds"
-        )
+        print(f"\nC-STORE of {count} instances, {associations} association(s) at once, median of rounds")
         print("| receiver | inst/s | rounds | server CPU ms/inst |\n|---|---|---|---|")
         medians = {}
         for receiver in receivers:
@@ -439,28 +411,18 @@ def report(receivers: list[Receiver], count: int, scenarios: list[int]) -> None:
             medians[receiver.name] = statistics.median(rates)
             cpu = statistics.median(receiver.cpu_ms[associations])
             listed = ", ".join(f"{rate:.0f}" for rate in rates)
-            print(
-                f"| {receiver.name} | {medians[receiver.name]:.1f} | {listed} | {cpu:.2f} |"
-            )
+            print(f"| {receiver.name} | {medians[receiver.name]:.1f} | {listed} | {cpu:.2f} |")
         for name, rate in medians.items():
             if name in REFERENCES:
                 continue
-            ratios = [
-                f"{rate / medians[other]:.2f} x {other}"
-                for other in REFERENCES
-                if other in medians
-            ]
+            ratios = [f"{rate / medians[other]:.2f} x {other}" for other in REFERENCES if other in medians]
             print(f"{name}: " + ", ".join(ratios))
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument(
-        "--associations", default="1,2", help="comma list of concurrent associations"
-    )
+    parser.add_argument("--associations", default="1,2", help="comma list of concurrent associations")
     parser.add_argument("--slices", type=int, default=300)
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument(
@@ -482,9 +444,7 @@ def main() -> None:
         return
     for tool in ("storescu", *(() if arguments.without_orthanc else ("Orthanc",))):
         if shutil.which(tool) is None:
-            sys.exit(
-                f"{tool} is missing: apt-get install -y dcmtk orthanc orthanc-dicomweb"
-            )
+            sys.exit(f"{tool} is missing: apt-get install -y dcmtk orthanc orthanc-dicomweb")
     scenarios = [int(value) for value in arguments.associations.split(",")]
 
     with tempfile.TemporaryDirectory(prefix="cstore-bench-") as temporary:
@@ -492,27 +452,15 @@ def main() -> None:
         started = time.perf_counter()
         files = write_series(work / "series", arguments.slices, arguments.size)
         megabytes = sum(path.stat().st_size for path in files) / 1e6
-        print(
-            f"series: {len(files)} files, {megabytes:.1f} MB, made in {time.perf_counter() - started:.1f} s"
-        )
-        print(
-            f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at start"
-        )
+        print(f"series: {len(files)} files, {megabytes:.1f} MB, made in {time.perf_counter() - started:.1f} s")
+        print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at start")
 
         receivers: list[Receiver] = []
         if not arguments.without_orthanc:
             receivers.append(Orthanc("Orthanc", "ORTHANC", work / "orthanc"))
-        receivers.append(
-            StoresNothing("bare pynetdicom", "BARE", work / "bare", flavour="default")
-        )
-        receivers.append(
-            StoresNothing(
-                "our SCP, no storage", "NOSTORE", work / "nostore", flavour="ours"
-            )
-        )
-        receivers.append(
-            OurListener("ours (SQLite)", "READINGWS", work / "ours-sqlite")
-        )
+        receivers.append(StoresNothing("bare pynetdicom", "BARE", work / "bare", flavour="default"))
+        receivers.append(StoresNothing("our SCP, no storage", "NOSTORE", work / "nostore", flavour="ours"))
+        receivers.append(OurListener("ours (SQLite)", "READINGWS", work / "ours-sqlite"))
         if arguments.database_url:
             postgres = OurListener(
                 "ours (PostgreSQL)",

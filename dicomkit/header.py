@@ -16,7 +16,7 @@ from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
 from pydicom.filewriter import dcmwrite
-from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian, UID
+from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pydicom.valuerep import DA, TM
 
 from dicomkit.errors import DicomRejected
@@ -30,6 +30,7 @@ UNDEFINED_LENGTH = 0xFFFFFFFF
 PIXEL_DATA = 0x7FE00010
 SEQUENCE_DELIMITER = b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"
 MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
+ZERO_PREAMBLE = bytes(128)
 CUT_BEFORE_DELIMITER = "End of file reached before delimiter"
 IMAGE_PIXEL_TAGS = (0x7FE00010, 0x7FE00008, 0x7FE00009)  # Pixel Data, Float, Double Float
 # Non-image objects (SR, SEG, PDF, KOS) need only these; images need the image pixel module too.
@@ -109,7 +110,9 @@ def parse_instance(data: bytes, *, max_pixel_bytes: int) -> ParsedInstance:
     pixel_problem = _check_pixels(dataset, max_pixel_bytes) if has_pixels else ""
 
     if has_prefix:
-        part10 = bytes(128) + data[128:]  # a preamble can hide an executable (CVE-2019-11687)
+        # A preamble can hide an executable (CVE-2019-11687): zero it, without copying the
+        # bytes when it already is zero (the C-STORE listener writes it so).
+        part10 = data if data[:128] == ZERO_PREAMBLE else ZERO_PREAMBLE + data[128:]
     else:
         part10 = _as_part10(dataset, uids, transfer_syntax)
         notes.append("had no File Meta Information; one was written")
@@ -408,8 +411,7 @@ def index_fields(dataset: Dataset, notes: list[str]) -> dict[str, Any]:
         "image_orientation": _floats(dataset, "ImageOrientationPatient", 6, notes),
         "slice_location": _number(dataset, "SliceLocation", notes, float),
         "slice_thickness": _number(dataset, "SliceThickness", notes, float),
-        "pixel_spacing": _floats(dataset, "PixelSpacing", 2, notes)
-        or _floats(dataset, "ImagerPixelSpacing", 2, notes),
+        "pixel_spacing": _floats(dataset, "PixelSpacing", 2, notes) or _floats(dataset, "ImagerPixelSpacing", 2, notes),
         "rows": _number(dataset, "Rows", notes),
         "columns": _number(dataset, "Columns", notes),
         "number_of_frames": _number(dataset, "NumberOfFrames", notes) or 1,

@@ -11,13 +11,9 @@ from typing import Protocol
 CHUNK_BYTES = 64 * 1024
 MAX_HEADER_BYTES = 16 * 1024
 # RFC 2046 bchars: 1 to 70 characters, the last one not a space.
-BOUNDARY_PATTERN = re.compile(
-    r"[0-9A-Za-z'()+_,\-./:=? ]{0,69}[0-9A-Za-z'()+_,\-./:=?]"
-)
+BOUNDARY_PATTERN = re.compile(r"[0-9A-Za-z'()+_,\-./:=? ]{0,69}[0-9A-Za-z'()+_,\-./:=?]")
 TOKEN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"  # noqa: S105  (an RFC 7230 token, not a secret)
-PARAMETER_PATTERN = re.compile(
-    rf'\s*;\s*({TOKEN})\s*=\s*("(?:[^"\\]|\\.)*"|{TOKEN})\s*'
-)
+PARAMETER_PATTERN = re.compile(rf'\s*;\s*({TOKEN})\s*=\s*("(?:[^"\\]|\\.)*"|{TOKEN})\s*')
 MEDIA_TYPE_PATTERN = re.compile(rf"\s*({TOKEN}/{TOKEN})\s*")
 HEADER_NAME_PATTERN = re.compile(TOKEN)
 
@@ -100,9 +96,7 @@ def parse_content_type(value: str) -> tuple[str, dict[str, str]]:
                 break
             raise MalformedBody("the Content-Type has a malformed parameter")
         name, raw = parameter.group(1).lower(), parameter.group(2)
-        parameters[name] = (
-            re.sub(r"\\(.)", r"\1", raw[1:-1]) if raw.startswith('"') else raw
-        )
+        parameters[name] = re.sub(r"\\(.)", r"\1", raw[1:-1]) if raw.startswith('"') else raw
         position = parameter.end()
     return match.group(1).lower(), parameters
 
@@ -149,9 +143,7 @@ def read_parts(
 class _Body:
     """The unread bytes of the body, filled from the stream on demand."""
 
-    def __init__(
-        self, stream: Readable, *, chunk_bytes: int, max_body_bytes: int | None
-    ):
+    def __init__(self, stream: Readable, *, chunk_bytes: int, max_body_bytes: int | None):
         self.stream = stream
         self.chunk_bytes = chunk_bytes
         self.max_body_bytes = max_body_bytes
@@ -190,15 +182,11 @@ class _Body:
                 del self.buffer[: found + len(delimiter)]
                 return
             if len(self.buffer) > limit + len(delimiter):
-                raise MalformedBody(
-                    "the body does not start with the boundary of its Content-Type"
-                )
+                raise MalformedBody("the body does not start with the boundary of its Content-Type")
             if not self.fill():
                 if self.read_bytes == 0:
                     raise TruncatedBody("the body is empty")
-                raise MalformedBody(
-                    "the boundary of the Content-Type does not occur in the body"
-                )
+                raise MalformedBody("the boundary of the Content-Type does not occur in the body")
 
     def at_close(self, limit: int) -> bool:
         """After a boundary: True for the closing `--`, else skip padding and the line break."""
@@ -235,18 +223,12 @@ class _Body:
             if end >= 0:
                 break
             if len(self.buffer) > limit:
-                raise HeadersTooLarge(
-                    f"the headers of part {part_number} exceed {limit} bytes"
-                )
+                raise HeadersTooLarge(f"the headers of part {part_number} exceed {limit} bytes")
             searched = max(0, len(self.buffer) - 3)
             if not self.fill():
-                raise TruncatedBody(
-                    f"the body ends in the headers of part {part_number}"
-                )
+                raise TruncatedBody(f"the body ends in the headers of part {part_number}")
         if end > limit:
-            raise HeadersTooLarge(
-                f"the headers of part {part_number} exceed {limit} bytes"
-            )
+            raise HeadersTooLarge(f"the headers of part {part_number} exceed {limit} bytes")
         block = bytes(self.buffer[:end])
         del self.buffer[: end + 4]
         return _parse_headers(block, part_number)
@@ -258,9 +240,7 @@ class _Body:
             found = self.buffer.find(delimiter)
             if found >= 0:
                 if len(content) + found > limit:
-                    raise PartTooLarge(
-                        f"part {part_number} is larger than {limit} bytes"
-                    )
+                    raise PartTooLarge(f"part {part_number} is larger than {limit} bytes")
                 content += self.buffer[:found]
                 del self.buffer[: found + len(delimiter)]
                 return bytes(content)
@@ -269,9 +249,7 @@ class _Body:
                 content += self.buffer[:movable]
                 del self.buffer[:movable]
                 if len(content) > limit:
-                    raise PartTooLarge(
-                        f"part {part_number} is larger than {limit} bytes"
-                    )
+                    raise PartTooLarge(f"part {part_number} is larger than {limit} bytes")
             if not self.fill():
                 raise TruncatedBody(f"the body ends inside part {part_number}")
 

@@ -16,11 +16,11 @@ from pydicom.dataset import Dataset
 from pydicom.encaps import generate_frames
 from pydicom.pixels import pixel_array
 from pydicom.uid import (
+    UID,
     JPEG2000TransferSyntaxes,
     JPEGLSTransferSyntaxes,
     JPEGTransferSyntaxes,
     RLETransferSyntaxes,
-    UID,
 )
 
 DEFAULT_MAX_FRAME_BYTES = 512 << 20
@@ -40,9 +40,7 @@ JPEG_MARKERS_WITHOUT_LENGTH = frozenset(range(0xD0, 0xD9)) | {0x01}
 IMPLAUSIBLE_HOUNSFIELD = -4096
 IMPLAUSIBLE_FRACTION = 0.01
 PADDING_SMEAR = 1024
-ALL_PLUGINS_FAILED = (
-    "Unable to decode as exceptions were raised by all available plugins:"
-)
+ALL_PLUGINS_FAILED = "Unable to decode as exceptions were raised by all available plugins:"
 MISMATCH = "declared syntax does not match the data"
 
 
@@ -90,22 +88,16 @@ def _problem(dataset: Dataset, max_frame_bytes: int) -> str:
         return f"Number of Frames {dataset.get('NumberOfFrames')!r} is not a positive number"
     frame_bytes = (rows * columns * samples * bits_allocated + 7) // 8
     if frame_bytes > max_frame_bytes:
-        return (
-            f"one frame would decode to {frame_bytes} bytes (limit {max_frame_bytes})"
-        )
+        return f"one frame would decode to {frame_bytes} bytes (limit {max_frame_bytes})"
 
     raw_value = dataset["PixelData"].value or b""
     encapsulated = raw_value[:4] == ITEM_TAG
     if transfer_syntax.is_compressed:
         if not encapsulated:
             return f"{MISMATCH}: {_family(transfer_syntax)} declared but Pixel Data is not encapsulated"
-        problem = _check_codestream(
-            raw_value, transfer_syntax, rows=rows, columns=columns, frames=frames
-        )
+        problem = _check_codestream(raw_value, transfer_syntax, rows=rows, columns=columns, frames=frames)
     else:
-        problem = _check_native_length(
-            len(raw_value), rows, columns, samples, bits_allocated, frames
-        )
+        problem = _check_native_length(len(raw_value), rows, columns, samples, bits_allocated, frames)
     if problem:
         return problem
 
@@ -138,9 +130,7 @@ def _family(transfer_syntax: UID) -> str:
     return "native pixel"
 
 
-def _check_native_length(
-    length: int, rows: int, columns: int, samples: int, bits: int, frames: int
-) -> str:
+def _check_native_length(length: int, rows: int, columns: int, samples: int, bits: int, frames: int) -> str:
     expected = (rows * columns * samples * bits * frames + 7) // 8
     padded = expected + expected % 2  # values of odd length carry one padding byte
     if length < expected:
@@ -150,9 +140,7 @@ def _check_native_length(
     return ""
 
 
-def _check_codestream(
-    encapsulated: bytes, transfer_syntax: UID, *, rows: int, columns: int, frames: int
-) -> str:
+def _check_codestream(encapsulated: bytes, transfer_syntax: UID, *, rows: int, columns: int, frames: int) -> str:
     first = next(generate_frames(encapsulated, number_of_frames=frames), b"")
     if not first:
         return "encapsulated Pixel Data holds no frame"
@@ -226,20 +214,14 @@ def _j2k_size(data: bytes) -> tuple[int, int] | None:
     if start < 0 or start + 24 > len(data):
         return None
     siz = data[start + 4 :]
-    x_size, y_size, x_offset, y_offset = (
-        int.from_bytes(siz[index : index + 4], "big") for index in (4, 8, 12, 16)
-    )
+    x_size, y_size, x_offset, y_offset = (int.from_bytes(siz[index : index + 4], "big") for index in (4, 8, 12, 16))
     return x_size - x_offset, y_size - y_offset
 
 
 def _implausible_values(dataset: Dataset, frame: np.ndarray) -> str:
     """A CT frame mostly below any physical Hounsfield value decoded 'fine' but wrongly (e.g. a
     lossless JPEG written with a broken 16-bit predictor): the pixels would mislead a reader."""
-    if (
-        str(dataset.get("Modality", "")).upper() != "CT"
-        or frame.ndim != 2
-        or frame.size == 0
-    ):
+    if str(dataset.get("Modality", "")).upper() != "CT" or frame.ndim != 2 or frame.size == 0:
         return ""
     slope = _float(dataset, "RescaleSlope", 1.0)
     intercept = _float(dataset, "RescaleIntercept", 0.0)

@@ -147,12 +147,8 @@ class StoreServer:
         self.ae.maximum_pdu_size = maximum_pdu_size
         self.ae.require_called_aet = require_called_aet
         for context in AllStoragePresentationContexts:
-            self.ae.add_supported_context(
-                context.abstract_syntax, ACCEPTED_TRANSFER_SYNTAXES
-            )
-        self.ae.add_supported_context(
-            Verification, [uid.ExplicitVRLittleEndian, uid.ImplicitVRLittleEndian]
-        )
+            self.ae.add_supported_context(context.abstract_syntax, ACCEPTED_TRANSFER_SYNTAXES)
+        self.ae.add_supported_context(Verification, [uid.ExplicitVRLittleEndian, uid.ImplicitVRLittleEndian])
         self._sessions: dict[int, _Session] = {}
         self._lock = threading.Lock()
         self._server: Any = None
@@ -177,20 +173,12 @@ class StoreServer:
             (evt.EVT_CONN_CLOSE, self._on_ended),
         ]
         if self.share_port:
-            self._server = self.ae.make_server(
-                self.address, evt_handlers=handlers, server_class=_SharedPortServer
-            )
-            threading.Thread(
-                target=self._server.serve_forever, name="store-scp-accept", daemon=True
-            ).start()
+            self._server = self.ae.make_server(self.address, evt_handlers=handlers, server_class=_SharedPortServer)
+            threading.Thread(target=self._server.serve_forever, name="store-scp-accept", daemon=True).start()
         else:
-            self._server = self.ae.start_server(
-                self.address, block=False, evt_handlers=handlers
-            )
+            self._server = self.ae.start_server(self.address, block=False, evt_handlers=handlers)
         self._stopping.clear()
-        self._relaxer = threading.Thread(
-            target=self._relax_idle, name="store-scp-idle", daemon=True
-        )
+        self._relaxer = threading.Thread(target=self._relax_idle, name="store-scp-idle", daemon=True)
         self._relaxer.start()
 
     def stop(self) -> None:
@@ -248,9 +236,7 @@ class StoreServer:
             self._sessions[id(event.assoc)] = session
         self._mark_busy(session)
 
-    def _reject(
-        self, event: evt.Event, peer: Peer, reason: str, rejection: tuple[int, int, int]
-    ) -> None:
+    def _reject(self, event: evt.Event, peer: Peer, reason: str, rejection: tuple[int, int, int]) -> None:
         logger.info("association from %s rejected: %s", peer.address, reason)
         # Recorded before the peer hears of it, so that no refusal goes unrecorded.
         try:

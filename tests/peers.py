@@ -34,9 +34,7 @@ class OrthancPeer:
 
     def delete_everything(self) -> None:
         for patient in self.get("/patients"):
-            request = urllib.request.Request(
-                f"{self.base}/patients/{patient}", method="DELETE"
-            )
+            request = urllib.request.Request(f"{self.base}/patients/{patient}", method="DELETE")
             urllib.request.urlopen(request, timeout=10).close()
 
     def get(self, path: str):
@@ -99,9 +97,7 @@ def orthanc(tmp_path_factory):
             if process.poll() is not None or time.monotonic() > deadline:
                 process.kill()
                 process.wait()
-                pytest.fail(
-                    "Orthanc did not start:\n" + log.read_text(errors="replace")[-2000:]
-                )
+                pytest.fail("Orthanc did not start:\n" + log.read_text(errors="replace")[-2000:])
             time.sleep(0.1)
     try:
         yield OrthancPeer(

@@ -46,7 +46,10 @@ def test_deployment_checks_pass_on_production_settings():
     env.update(READINGWS_ENV="production", SECRET_KEY=GOOD_SECRET, ALLOWED_HOSTS="ws.example")
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=PROJECT, env=env, capture_output=True, text=True,
+        cwd=PROJECT,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stderr
 
@@ -67,7 +70,10 @@ def test_database_urls_map_to_django_settings(tmp_path):
     postgres = database_from_url("postgres://reader:s%40cret@db.internal:5433/pacs", base_dir=tmp_path)
     assert postgres["ENGINE"] == "django.db.backends.postgresql"
     assert (postgres["USER"], postgres["PASSWORD"], postgres["PORT"], postgres["NAME"]) == (
-        "reader", "s@cret", "5433", "pacs",
+        "reader",
+        "s@cret",
+        "5433",
+        "pacs",
     )
     sqlite = database_from_url("sqlite:///var/x.sqlite3", base_dir=tmp_path)
     assert sqlite["NAME"] == str(tmp_path / "var/x.sqlite3")

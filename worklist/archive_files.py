@@ -3,9 +3,14 @@ a DICOM file, and reach their final name only once written and fsynced (temporar
 rename, fsync of the folder), so a name in the archive always holds a whole file."""
 
 import errno
+import hashlib
 import os
+import threading
 import time
 import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 from django.conf import settings
@@ -35,27 +40,119 @@ def write_durably(data: bytes, digest: str) -> tuple[str, bool]:
     if final.exists():
         os.utime(final)  # a fresh mtime keeps the orphan sweeper off a file about to be indexed
         return key, False
-    temp_dir = root() / TEMP_FOLDER
-    try:
-        temp_dir.mkdir(parents=True, exist_ok=True)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        temp = temp_dir / f"{uuid.uuid4().hex}.part"
+    with _storage_errors():
+        temp = _write_temporary(data)
+        _publish(temp, final)
+    return key, True
+
+
+class StagedWrite:
+    """Bytes being hashed, written to a temporary file and fsynced by a worker thread while the
+    caller parses and validates them: hashing and fsync release the GIL, so the disk wait overlaps
+    the parse. `finish` gives them their final name durably; `discard` drops them."""
+
+    def __init__(self, data: bytes) -> None:
+        self.size = len(data)
+        self._digest = ""
+        self._hashed = threading.Event()
+        self._written = _writer.submit(self._stage, data)
+
+    def _stage(self, data: bytes) -> Path:
         try:
-            with open(temp, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            fault_point("before_rename")
-            os.replace(temp, final)
-        except BaseException:
+            self._digest = hashlib.sha256(data).hexdigest()
+        finally:
+            self._hashed.set()
+        return _write_temporary(data)
+
+    def digest(self) -> str:
+        self._hashed.wait()
+        if not self._digest:
+            self._written.result()  # raises what the worker raised
+        return self._digest
+
+    def finish(self) -> tuple[str, bool]:
+        """Like write_durably: the key, and whether this call created the file."""
+        with _storage_errors():
+            temp = self._written.result()
+        key = key_for(self.digest())
+        final = path_of(key)
+        if final.exists():
             temp.unlink(missing_ok=True)
-            raise
-        _fsync_folder(final.parent)
+            os.utime(final)  # as in write_durably
+            return key, False
+        with _storage_errors():
+            _publish(temp, final)
+        return key, True
+
+    def discard(self) -> None:
+        # Waits for the worker, so that no temporary file outlives a refusal.
+        try:
+            self._written.result().unlink(missing_ok=True)
+        except OSError:
+            pass
+
+
+# A few threads: each association thread has at most one write staged at a time.
+_writer = ThreadPoolExecutor(max_workers=8, thread_name_prefix="archive-write")
+# Folders known to exist (absolute paths): the 256x256 fan-out is created once, not checked per file.
+_known_folders: set[str] = set()
+
+
+def _ensure_folder(folder: Path) -> None:
+    name = str(folder)
+    if name not in _known_folders:
+        folder.mkdir(parents=True, exist_ok=True)
+        _known_folders.add(name)
+
+
+def _write_temporary(data: bytes) -> Path:
+    temp_dir = root() / TEMP_FOLDER
+    _ensure_folder(temp_dir)
+    temp = temp_dir / f"{uuid.uuid4().hex}.part"
+    try:
+        try:
+            handle = open(temp, "wb")
+        except FileNotFoundError:  # the folder was removed since it was remembered
+            _known_folders.discard(str(temp_dir))
+            _ensure_folder(temp_dir)
+            handle = open(temp, "wb")
+        with handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    return temp
+
+
+def _publish(temp: Path, final: Path) -> None:
+    """Rename the fsynced temporary file to its final name and fsync the folder."""
+    try:
+        _ensure_folder(final.parent)
+        fault_point("before_rename")
+        try:
+            os.replace(temp, final)
+        except FileNotFoundError:  # the folder was removed since it was remembered
+            _known_folders.discard(str(final.parent))
+            _ensure_folder(final.parent)
+            os.replace(temp, final)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    _fsync_folder(final.parent)
+
+
+@contextmanager
+def _storage_errors() -> Iterator[None]:
+    try:
+        yield
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             raise DicomRejected("storage_full", "the archive is full", dimse_status=0xA700, http_status=507) from None
-        raise DicomRejected("storage_error", "the archive could not write the file", dimse_status=0xA700, http_status=503) from None
-    return key, True
+        raise DicomRejected(
+            "storage_error", "the archive could not write the file", dimse_status=0xA700, http_status=503
+        ) from None
 
 
 def _fsync_folder(folder: Path) -> None:

@@ -87,10 +87,7 @@ class ImportPlan:
 
     @property
     def file_count(self) -> int:
-        return sum(
-            item.zip_archive.file_count if item.zip_archive else 1
-            for item in self.items
-        )
+        return sum(item.zip_archive.file_count if item.zip_archive else 1 for item in self.items)
 
 
 def zip_limits() -> ZipLimits:
@@ -108,9 +105,7 @@ def plan_import(paths: list[Path], *, limits: ZipLimits) -> ImportPlan:
     for argument in paths:
         if argument.is_dir():
             for path in _walk(argument, plan):
-                plan.items.append(
-                    _item(path, path.relative_to(argument).as_posix(), limits)
-                )
+                plan.items.append(_item(path, path.relative_to(argument).as_posix(), limits))
         else:
             plan.items.append(_item(argument, argument.name, limits))
     return plan
@@ -126,9 +121,7 @@ def run_import(
     report = ImportReport(links_skipped=plan.links_skipped)
     try:
         for name, read, source_detail in _files(plan, report):
-            _import_one(
-                name, read, site=site, source_detail=source_detail, report=report
-            )
+            _import_one(name, read, site=site, source_detail=source_detail, report=report)
             report.files += 1
             on_progress(report.files)
     finally:
@@ -143,9 +136,7 @@ def run_import(
 
 def display_name(name: str) -> str:
     """A file or entry name made safe for a terminal (no escape sequences, no line breaks)."""
-    return "".join(
-        "?" if unicodedata.category(char).startswith("C") else char for char in name
-    )
+    return "".join("?" if unicodedata.category(char).startswith("C") else char for char in name)
 
 
 def _walk(folder: Path, plan: ImportPlan) -> Iterator[Path]:
@@ -184,15 +175,11 @@ def _is_zip(path: Path) -> bool:
 
 def _read_file(path: Path) -> bytes:
     if path.stat().st_size > settings.MAX_UPLOAD_BYTES:
-        raise FileRefused(
-            "too_large_file", f"file larger than {settings.MAX_UPLOAD_BYTES} bytes"
-        )
+        raise FileRefused("too_large_file", f"file larger than {settings.MAX_UPLOAD_BYTES} bytes")
     return path.read_bytes()
 
 
-def _files(
-    plan: ImportPlan, report: ImportReport
-) -> Iterator[tuple[str, Callable[[], bytes], str]]:
+def _files(plan: ImportPlan, report: ImportReport) -> Iterator[tuple[str, Callable[[], bytes], str]]:
     for item in plan.items:
         if item.refusal is not None:
             yield item.name, _refused_reader(item.refusal), "zip"

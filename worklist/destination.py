@@ -12,17 +12,13 @@ from dicomkit.header import parse_instance
 from worklist.ingest import IngestResult, ingest
 from worklist.models import Study
 
-WRONG_DESTINATION = (
-    0xA900  # PS3.18 Table 10.5.3-3, as Orthanc and dcm4chee answer a foreign study
-)
+WRONG_DESTINATION = 0xA900  # PS3.18 Table 10.5.3-3, as Orthanc and dcm4chee answer a foreign study
 
 
 def upload_sites(user: User) -> QuerySet[Site]:
     """The sites this user may send instances to: their own, or all for hub and admin users."""
     site_ids = user.site_ids()
-    return (
-        Site.objects.all() if site_ids is None else Site.objects.filter(id__in=site_ids)
-    )
+    return Site.objects.all() if site_ids is None else Site.objects.filter(id__in=site_ids)
 
 
 def access_upload_site(
@@ -52,11 +48,7 @@ def access_upload_site(
             raise PermissionDenied("not a member of this site")
         return site
     if study_uid:
-        study = (
-            Study.objects.filter(study_instance_uid=study_uid, site__in=sites)
-            .select_related("site")
-            .first()
-        )
+        study = Study.objects.filter(study_instance_uid=study_uid, site__in=sites).select_related("site").first()
         if study is not None:
             return study.site
     if user.site_ids() is not None:
@@ -68,17 +60,13 @@ def access_upload_site(
     raise BadRequest("choose the site with the site parameter")
 
 
-def ingest_at_site(
-    data: bytes, *, site: Site, source: str, source_detail: str, study_uid: str = ""
-) -> IngestResult:
+def ingest_at_site(data: bytes, *, site: Site, source: str, source_detail: str, study_uid: str = "") -> IngestResult:
     """ingest(), after refusing an instance of another study than the one addressed, or of a study
     the archive already holds for another site (it would otherwise join that site's study)."""
     try:
         parsed = parse_instance(data, max_pixel_bytes=settings.MAX_PIXEL_BYTES)
     except DicomRejected:
-        return ingest(
-            data, site=site, source=source, source_detail=source_detail
-        )  # refuses it, with the reason
+        return ingest(data, site=site, source=source, source_detail=source_detail)  # refuses it, with the reason
     if study_uid and parsed.study_instance_uid != study_uid:
         reason = "the instance belongs to another study than the one in the URL"
         return _refused(
@@ -89,9 +77,7 @@ def ingest_at_site(
             reason,
         )
     held_by = (
-        Study.objects.filter(study_instance_uid=parsed.study_instance_uid)
-        .values_list("site_id", flat=True)
-        .first()
+        Study.objects.filter(study_instance_uid=parsed.study_instance_uid).values_list("site_id", flat=True).first()
     )
     if held_by is not None and held_by != site.pk:
         reason = "the study is already held for another site"
@@ -105,9 +91,7 @@ def ingest_at_site(
     return ingest(data, site=site, source=source, source_detail=source_detail)
 
 
-def _refused(
-    sop_class_uid: str, sop_instance_uid: str, study_uid: str, code: str, reason: str
-) -> IngestResult:
+def _refused(sop_class_uid: str, sop_instance_uid: str, study_uid: str, code: str, reason: str) -> IngestResult:
     return IngestResult(
         outcome="refused",
         sop_instance_uid=sop_instance_uid,

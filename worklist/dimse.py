@@ -14,12 +14,15 @@ from django.db import close_old_connections, connections
 from accounts import audit
 from accounts.models import AuditAction
 from dicomkit.store_scp import Peer, StoreServer
-from worklist.ingest import defer_pixel_checks, enqueue_pixel_checks, ingest
+from worklist.ingest import defer_counters, defer_pixel_checks, enqueue_pixel_checks, ingest, refresh_counters
 from worklist.models import RemoteAE, Study
 
 logger = logging.getLogger(__name__)
 
 SOURCE = "cstore"
+# The series and study instance counts are recounted after this many stored objects and when
+# the association ends, not per object.
+COUNTERS_EVERY = 100
 
 
 @dataclass
@@ -37,32 +40,37 @@ class ArchiveStoreService:
 
     def allow(self, peer: Peer) -> bool:
         close_old_connections()
-        remote = (
-            RemoteAE.objects.select_related("site")
-            .filter(ae_title=peer.calling_ae_title, active=True)
-            .first()
-        )
+        remote = RemoteAE.objects.select_related("site").filter(ae_title=peer.calling_ae_title, active=True).first()
         if remote is None:
             return False
         peer.state["site"] = remote.site
         peer.state["studies"] = {}
         peer.state["pixel_checks"] = []
+        peer.state["counted_series"] = {}
+        peer.state["uncounted"] = 0
         # The association's own thread runs every C-STORE handler after this one.
         defer_pixel_checks(peer.state["pixel_checks"])
+        defer_counters(peer.state["counted_series"])
         return True
 
     def store(self, peer: Peer, data: bytes) -> int:
-        result = ingest(
-            data,
-            site=peer.state["site"],
-            source=SOURCE,
-            source_detail=peer.calling_ae_title,
-        )
-        tally = peer.state["studies"].setdefault(
-            result.study_instance_uid, StudyTally()
-        )
+        try:
+            result = ingest(
+                data,
+                site=peer.state["site"],
+                source=SOURCE,
+                source_detail=peer.calling_ae_title,
+            )
+        except Exception:
+            # A broken connection (database restarted) is replaced for the next object.
+            close_old_connections()
+            raise
+        tally = peer.state["studies"].setdefault(result.study_instance_uid, StudyTally())
         if result.outcome == "stored":
             tally.stored += 1
+            peer.state["uncounted"] += 1
+            if peer.state["uncounted"] >= COUNTERS_EVERY:
+                self._refresh_counters(peer)
         elif result.outcome == "already_present":
             tally.already_present += 1
         else:
@@ -90,6 +98,7 @@ class ArchiveStoreService:
     def association_ended(self, peer: Peer) -> None:
         try:
             close_old_connections()
+            self._refresh_counters(peer)
             self._audit(peer)
             pixel_checks = peer.state.get("pixel_checks", [])
             try:
@@ -98,15 +107,27 @@ class ArchiveStoreService:
                 logger.exception("enqueuing %d pixel checks failed", len(pixel_checks))
         finally:
             defer_pixel_checks(None)
+            defer_counters(None)
             connections.close_all()
+
+    def _refresh_counters(self, peer: Peer) -> None:
+        counted_series: dict[int, int] = peer.state.get("counted_series", {})
+        try:
+            refresh_counters(counted_series)
+        except Exception:
+            # The counts are a convenience of the worklist; the next refresh corrects them.
+            logger.exception("refreshing the instance counts of %d series failed", len(counted_series))
+            return
+        counted_series.clear()
+        peer.state["uncounted"] = 0
 
     def _audit(self, peer: Peer) -> None:
         """One row per study the association sent."""
         studies: dict[str, StudyTally] = peer.state.get("studies", {})
         patients = dict(
-            Study.objects.filter(
-                study_instance_uid__in=[uid for uid in studies if uid]
-            ).values_list("study_instance_uid", "patient_id")
+            Study.objects.filter(study_instance_uid__in=[uid for uid in studies if uid]).values_list(
+                "study_instance_uid", "patient_id"
+            )
         )
         for study_uid, tally in studies.items():
             audit.record(
@@ -137,9 +158,7 @@ class ArchiveStoreService:
             )
 
 
-def listener(
-    *, ae_title: str, bind: str, port: int, share_port: bool = False
-) -> StoreServer:
+def listener(*, ae_title: str, bind: str, port: int, share_port: bool = False) -> StoreServer:
     """A C-STORE listener storing into the archive (call `start()` on it)."""
     return StoreServer(
         ArchiveStoreService(),

@@ -16,30 +16,16 @@ from worklist.pacs_pull import MAX_RESULTS, PacsError, pull_study, search_pacs
 
 class PacsSearchForm(forms.Form):
     patient_id = forms.CharField(label=_("Patient ID"), max_length=64, required=False)
-    accession = forms.CharField(
-        label=_("Accession number"), max_length=16, required=False
-    )
-    modality = forms.RegexField(
-        label=_("Modality"), regex=r"^[A-Za-z0-9]{1,16}$", required=False
-    )
-    date_from = forms.DateField(
-        label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"})
-    )
-    date_to = forms.DateField(
-        label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"})
-    )
+    accession = forms.CharField(label=_("Accession number"), max_length=16, required=False)
+    modality = forms.RegexField(label=_("Modality"), regex=r"^[A-Za-z0-9]{1,16}$", required=False)
+    date_from = forms.DateField(label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
 
     def clean(self):
         data = super().clean()
         if not any(data.get(name) for name in self.fields):
-            raise forms.ValidationError(
-                _("Give a patient ID, an accession number, a modality or dates.")
-            )
-        if (
-            data.get("date_from")
-            and data.get("date_to")
-            and data["date_from"] > data["date_to"]
-        ):
+            raise forms.ValidationError(_("Give a patient ID, an accession number, a modality or dates."))
+        if data.get("date_from") and data.get("date_to") and data["date_from"] > data["date_to"]:
             raise forms.ValidationError(_("The first date is after the second."))
         return data
 
@@ -59,8 +45,7 @@ def upload(request: HttpRequest) -> HttpResponse:
     context = {
         "sites": sites,
         "choose_site": len(sites) > 1 or request.user.site_ids() is None,
-        "can_pull": can(request.user, "pull_from_pacs")
-        and bool(settings.PACS_DICOMWEB_URL),
+        "can_pull": can(request.user, "pull_from_pacs") and bool(settings.PACS_DICOMWEB_URL),
     }
     return render(request, "worklist/upload.html", context)
 

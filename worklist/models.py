@@ -169,6 +169,19 @@ class Study(models.Model):
                 fields=["clinical_area", "priority", "received_at", "id"], name="study_unread_area", condition=UNREAD
             ),
             models.Index(fields=["status", "priority", "received_at", "id"], name="study_status_priority"),
+            models.Index(
+                fields=["claimed_by", "priority", "received_at", "id"], name="study_unread_reader", condition=UNREAD
+            ),
+            # The unread worklist sorted by a column: walked in order, not a sort of every unread row.
+            models.Index(fields=["ai_score", "id"], name="study_unread_ai_score", condition=UNREAD),
+            models.Index(fields=["description", "id"], name="study_unread_description", condition=UNREAD),
+            models.Index(fields=["patient_name_search", "id"], name="study_unread_name", condition=UNREAD),
+            models.Index(fields=["study_date", "study_time", "id"], name="study_unread_date", condition=UNREAD),
+            # The same sorts over every study (status=all or read): without these a page sorts a million rows (2 s).
+            models.Index(fields=["modality", "priority", "received_at", "id"], name="study_modality_priority"),
+            models.Index(fields=["claimed_by", "priority", "received_at", "id"], name="study_reader_priority"),
+            models.Index(fields=["ai_score", "id"], name="study_ai_score"),
+            models.Index(fields=["description", "id"], name="study_description"),
             # AI-flagged studies are few: a small index, so "flagged" never walks the whole worklist.
             models.Index(
                 fields=["priority", "received_at", "id"], name="study_ai_urgent", condition=models.Q(ai_urgent=True)

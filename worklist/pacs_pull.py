@@ -98,11 +98,7 @@ def search_pacs(
             "no_criteria",
             "give a patient ID, a date range, an accession number or a modality",
         )
-    answers = _query(
-        lambda client: client.search_for_studies(
-            search_filters=filters, fields=STUDY_FIELDS, limit=limit
-        )
-    )
+    answers = _query(lambda client: client.search_for_studies(search_filters=filters, fields=STUDY_FIELDS, limit=limit))
     studies = [study for study in map(_study_from_json, answers) if study is not None]
     audit.record(
         action=AuditAction.PACS_QUERIED,
@@ -117,9 +113,7 @@ def search_pacs(
     return studies
 
 
-def pull_study(
-    study_uid: str, *, site: Site, user: User | None = None, source: str = ""
-) -> PullResult:
+def pull_study(study_uid: str, *, site: Site, user: User | None = None, source: str = "") -> PullResult:
     """Retrieve every instance of the study (WADO-RS) and pass each through ingest at the site.
     Stops with a PacsError if the PACS fails part way; pulling again completes the study."""
     if not is_valid_uid(study_uid):
@@ -150,9 +144,7 @@ def _retrieve_into(result: PullResult, *, site: Site) -> None:
     try:
         with (
             _session() as session,
-            session.get(
-                url, headers={"Accept": RETRIEVE_ACCEPT}, stream=True, timeout=TIMEOUT
-            ) as response,
+            session.get(url, headers={"Accept": RETRIEVE_ACCEPT}, stream=True, timeout=TIMEOUT) as response,
         ):
             _raise_for_status(response)
             boundary = multipart.boundary_of(response.headers.get("Content-Type", ""))
@@ -203,9 +195,7 @@ def _so_far(result: PullResult) -> str:
     return f"{result.received} instances were received before it, pull again to finish"
 
 
-def _audit_pull(
-    result: PullResult, *, site: Site, user: User | None, source: str, error: str = ""
-) -> None:
+def _audit_pull(result: PullResult, *, site: Site, user: User | None, source: str, error: str = "") -> None:
     detail: dict[str, Any] = {
         "via": "pacs",
         "site": site.code,
@@ -218,9 +208,7 @@ def _audit_pull(
     if error:
         detail["error"] = error
     patient = (
-        Study.objects.filter(study_instance_uid=result.study_instance_uid)
-        .values_list("patient_id", flat=True)
-        .first()
+        Study.objects.filter(study_instance_uid=result.study_instance_uid).values_list("patient_id", flat=True).first()
     )
     audit.record(
         action=AuditAction.INSTANCES_IMPORTED,
@@ -261,9 +249,7 @@ def _base_url() -> str:
 
 def _session() -> requests.Session:
     if settings.PACS_USERNAME:
-        return create_session_from_user_pass(
-            settings.PACS_USERNAME, settings.PACS_PASSWORD
-        )
+        return create_session_from_user_pass(settings.PACS_USERNAME, settings.PACS_PASSWORD)
     return create_session()
 
 
@@ -274,12 +260,8 @@ def _query(
     try:
         client = DICOMwebClient(url=_base_url(), session=_session(), timeout=TIMEOUT)
     except ValueError:
-        raise PacsError(
-            "not_configured", "PACS_DICOMWEB_URL is not an http(s) URL"
-        ) from None
-    client.set_http_retry_params(
-        retry=False
-    )  # a person is waiting: say so at once, they can retry
+        raise PacsError("not_configured", "PACS_DICOMWEB_URL is not an http(s) URL") from None
+    client.set_http_retry_params(retry=False)  # a person is waiting: say so at once, they can retry
     try:
         return search(client)
     except requests.HTTPError as problem:
@@ -298,13 +280,9 @@ def _raise_for_status(response: requests.Response | None) -> None:
         return
     logger.warning("PACS answered HTTP %s", status)
     if status == 404:
-        raise PacsError(
-            "not_found", "the PACS does not have what was asked for (HTTP 404)"
-        )
+        raise PacsError("not_found", "the PACS does not have what was asked for (HTTP 404)")
     if status in (401, 403):
-        raise PacsError(
-            "pacs_refused", f"the PACS refused our credentials (HTTP {status})"
-        )
+        raise PacsError("pacs_refused", f"the PACS refused our credentials (HTTP {status})")
     raise PacsError("pacs_error", f"the PACS answered with an error (HTTP {status})")
 
 

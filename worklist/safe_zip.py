@@ -84,9 +84,7 @@ class CheckedZip:
         yield from self._members(self._source, prefix="")
 
     def _open(self, source: Path | bytes) -> zipfile.ZipFile:
-        return zipfile.ZipFile(
-            io.BytesIO(source) if isinstance(source, bytes) else source
-        )
+        return zipfile.ZipFile(io.BytesIO(source) if isinstance(source, bytes) else source)
 
     def _check(self, source: Path | bytes, *, depth: int, prefix: str) -> None:
         label = f"in {prefix.removesuffix('!')}: " if prefix else ""
@@ -95,9 +93,7 @@ class CheckedZip:
         try:
             archive = self._open(source)
         except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
-            raise ZipRefused(
-                "zip_unreadable", f"{label}not a readable ZIP archive ({exc})"
-            ) from None
+            raise ZipRefused("zip_unreadable", f"{label}not a readable ZIP archive ({exc})") from None
         with archive:
             entries = archive.infolist()
             if len(entries) > self.limits.max_entries:
@@ -128,9 +124,7 @@ class CheckedZip:
                     self.file_count += 1
                     continue
                 if depth + 1 > self.limits.max_depth:
-                    raise ZipRefused(
-                        "zip_nested", "ZIP archives nested deeper than one level"
-                    )
+                    raise ZipRefused("zip_nested", "ZIP archives nested deeper than one level")
                 name = f"{prefix}{entry.filename}"
                 self._nested.add(name)
                 nested = _read(archive, entry, self.limits.max_member_bytes)
@@ -169,25 +163,12 @@ def _check_entry_count(source: Path | bytes, max_entries: int, label: str) -> No
         return  # zipfile says what is wrong with it
     count = int.from_bytes(tail[position + 10 : position + 12], "little")
     locator = position - 20
-    if (
-        count == 0xFFFF
-        and locator >= 0
-        and tail[locator : locator + 4] == ZIP64_END_LOCATOR
-    ):
-        record_offset = (
-            int.from_bytes(tail[locator + 8 : locator + 16], "little") - tail_start
-        )
-        if (
-            0 <= record_offset
-            and tail[record_offset : record_offset + 4] == ZIP64_END_RECORD
-        ):
-            count = int.from_bytes(
-                tail[record_offset + 32 : record_offset + 40], "little"
-            )
+    if count == 0xFFFF and locator >= 0 and tail[locator : locator + 4] == ZIP64_END_LOCATOR:
+        record_offset = int.from_bytes(tail[locator + 8 : locator + 16], "little") - tail_start
+        if 0 <= record_offset and tail[record_offset : record_offset + 4] == ZIP64_END_RECORD:
+            count = int.from_bytes(tail[record_offset + 32 : record_offset + 40], "little")
     if count > max_entries:
-        raise ZipRefused(
-            "zip_too_many_entries", f"{label}{count} entries, more than {max_entries}"
-        )
+        raise ZipRefused("zip_too_many_entries", f"{label}{count} entries, more than {max_entries}")
 
 
 def _check_entry(entry: zipfile.ZipInfo, limits: ZipLimits, label: str) -> None:
@@ -197,25 +178,16 @@ def _check_entry(entry: zipfile.ZipInfo, limits: ZipLimits, label: str) -> None:
     if "\x00" in name:
         raise ZipRefused("zip_bad_name", f"{label}entry name with a NUL byte")
     if normalized.startswith("/") or DRIVE_PREFIX.match(normalized):
-        raise ZipRefused(
-            "zip_absolute_path", f"{label}entry with an absolute path: {shown}"
-        )
+        raise ZipRefused("zip_absolute_path", f"{label}entry with an absolute path: {shown}")
     if ".." in normalized.split("/"):
-        raise ZipRefused(
-            "zip_path_traversal", f"{label}entry with '..' in its path: {shown}"
-        )
+        raise ZipRefused("zip_path_traversal", f"{label}entry with '..' in its path: {shown}")
     if stat.S_ISLNK(entry.external_attr >> 16):
         raise ZipRefused("zip_symlink", f"{label}entry is a symbolic link: {shown}")
     if entry.flag_bits & 0x1:
         raise ZipRefused("zip_encrypted", f"{label}entry is encrypted: {shown}")
     if entry.file_size > limits.max_member_bytes:
-        raise ZipRefused(
-            "zip_bomb", f"{label}entry inflates to {entry.file_size} bytes: {shown}"
-        )
-    if (
-        entry.file_size > RATIO_EXEMPT_BYTES
-        and entry.file_size > limits.max_ratio * max(entry.compress_size, 1)
-    ):
+        raise ZipRefused("zip_bomb", f"{label}entry inflates to {entry.file_size} bytes: {shown}")
+    if entry.file_size > RATIO_EXEMPT_BYTES and entry.file_size > limits.max_ratio * max(entry.compress_size, 1):
         raise ZipRefused(
             "zip_bomb",
             f"{label}entry compressed more than {limits.max_ratio}:1: {shown}",
@@ -238,11 +210,7 @@ def _read(archive: zipfile.ZipFile, entry: zipfile.ZipInfo, max_bytes: int) -> b
             # zipfile stops at the declared size and checks the CRC at the end.
             data = handle.read(max_bytes + 1)
     except MEMBER_READ_ERRORS as exc:
-        raise ZipRefused(
-            "zip_member_unreadable", f"ZIP entry cannot be read ({exc})"
-        ) from None
+        raise ZipRefused("zip_member_unreadable", f"ZIP entry cannot be read ({exc})") from None
     if len(data) > max_bytes:
-        raise ZipRefused(
-            "zip_bomb", f"ZIP entry inflates to more than {max_bytes} bytes"
-        )
+        raise ZipRefused("zip_bomb", f"ZIP entry inflates to more than {max_bytes} bytes")
     return data

@@ -64,9 +64,7 @@ class StowOutcome:
             return 200
         if stored:
             return 202
-        server_errors = [
-            result.http_status for result in self.results if result.http_status >= 500
-        ]
+        server_errors = [result.http_status for result in self.results if result.http_status >= 500]
         return server_errors[0] if server_errors else 409
 
 
@@ -85,9 +83,7 @@ def store_instances(request: HttpRequest, study_uid: str = "") -> HttpResponse:
     if refusal is not None:
         return refusal
     if study_uid and not is_valid_uid(study_uid):
-        return _error_response(
-            "invalid_uid", "the Study Instance UID in the URL is not a valid UID", 400
-        )
+        return _error_response("invalid_uid", "the Study Instance UID in the URL is not a valid UID", 400)
     try:
         check(request, "upload_studies")
         site = access_upload_site(
@@ -134,19 +130,13 @@ def receive_instances(
     """Store every part of a STOW-RS body at the site, and write the request's one audit row."""
     outcome = StowOutcome(site=site)
     try:
-        with tempfile.SpooledTemporaryFile(
-            SPOOL_IN_MEMORY_BYTES, dir=settings.FILE_UPLOAD_TEMP_DIR
-        ) as spool:
+        with tempfile.SpooledTemporaryFile(SPOOL_IN_MEMORY_BYTES, dir=settings.FILE_UPLOAD_TEMP_DIR) as spool:
             parts = _spool_parts(stream, content_type, content_length, spool)
             for part in parts:
                 spool.seek(part.offset)
-                outcome.results.append(
-                    _store_part(spool.read(part.length), part, site, study_uid, user)
-                )
+                outcome.results.append(_store_part(spool.read(part.length), part, site, study_uid, user))
     except StowRefused as problem:
-        _audit(
-            outcome, user=user, source=source, study_uid=study_uid, error=problem.code
-        )
+        _audit(outcome, user=user, source=source, study_uid=study_uid, error=problem.code)
         raise
     _audit(outcome, user=user, source=source, study_uid=study_uid)
     return outcome
@@ -160,10 +150,7 @@ def _spool_parts(
         media_type, parameters = multipart.parse_content_type(content_type)
     except multipart.MultipartError:
         media_type, parameters = "", {}
-    if (
-        media_type != "multipart/related"
-        or parameters.get("type", "").lower() != DICOM_MEDIA_TYPE
-    ):
+    if media_type != "multipart/related" or parameters.get("type", "").lower() != DICOM_MEDIA_TYPE:
         raise StowRefused(
             "media_type",
             'the Content-Type must be multipart/related; type="application/dicom"',
@@ -185,9 +172,7 @@ def _spool_parts(
             max_part_bytes=settings.MAX_UPLOAD_BYTES,
             max_body_bytes=settings.MAX_UPLOAD_BYTES,
         ):
-            spooled.append(
-                _SpooledPart(part.media_type, spool.tell(), len(part.content))
-            )
+            spooled.append(_SpooledPart(part.media_type, spool.tell(), len(part.content)))
             spool.write(part.content)
     except multipart.MultipartError as problem:
         raise StowRefused(problem.code, problem.message, problem.http_status) from None
@@ -196,9 +181,7 @@ def _spool_parts(
     return spooled
 
 
-def _store_part(
-    data: bytes, part: _SpooledPart, site: Site, study_uid: str, user: User
-) -> IngestResult:
+def _store_part(data: bytes, part: _SpooledPart, site: Site, study_uid: str, user: User) -> IngestResult:
     if part.media_type not in ("", DICOM_MEDIA_TYPE):
         return IngestResult(
             outcome="refused",
@@ -216,14 +199,8 @@ def _store_part(
     )
 
 
-def _audit(
-    outcome: StowOutcome, *, user: User, source: str, study_uid: str, error: str = ""
-) -> None:
-    refused = [
-        (number, result)
-        for number, result in enumerate(outcome.results, 1)
-        if not result.ok
-    ]
+def _audit(outcome: StowOutcome, *, user: User, source: str, study_uid: str, error: str = "") -> None:
+    refused = [(number, result) for number, result in enumerate(outcome.results, 1) if not result.ok]
     studies = {result.study_instance_uid for result in outcome.results if result.ok}
     detail: dict[str, Any] = {
         "via": "stow",
@@ -234,18 +211,13 @@ def _audit(
         "refused": len(refused),
         "refusals": dict(Counter(result.code for _, result in refused)),
         "refused_parts": [
-            {"part": number, "code": result.code, "reason": result.reason}
-            for number, result in refused[:50]
+            {"part": number, "code": result.code, "reason": result.reason} for number, result in refused[:50]
         ],
     }
     if error:
         detail["error"] = error
     audited_study = study_uid or (next(iter(studies)) if len(studies) == 1 else "")
-    patient = (
-        Study.objects.filter(study_instance_uid=audited_study)
-        .values_list("patient_id", flat=True)
-        .first()
-    )
+    patient = Study.objects.filter(study_instance_uid=audited_study).values_list("patient_id", flat=True).first()
     audit.record(
         action=AuditAction.INSTANCES_IMPORTED,
         user=user,
@@ -324,9 +296,7 @@ def _authenticate(request: HttpRequest) -> HttpResponse | None:
         return None
     if not request.user.is_authenticated:
         return _unauthorized("authentication required")
-    rejection = CsrfViewMiddleware(lambda request: HttpResponse()).process_view(
-        request, None, (), {}
-    )
+    rejection = CsrfViewMiddleware(lambda request: HttpResponse()).process_view(request, None, (), {})
     if rejection is not None:
         audit.record(
             action=AuditAction.ACCESS_DENIED,
@@ -352,8 +322,5 @@ def _error_response(code: str, message: str, status: int) -> JsonResponse:
 
 
 def _wants_summary(request: HttpRequest) -> bool:
-    accepted = {
-        item.split(";")[0].strip().lower()
-        for item in request.META.get("HTTP_ACCEPT", "").split(",")
-    }
+    accepted = {item.split(";")[0].strip().lower() for item in request.META.get("HTTP_ACCEPT", "").split(",")}
     return "application/json" in accepted and "application/dicom+json" not in accepted

@@ -2,7 +2,7 @@
 
 from django.contrib import messages
 from django.db import transaction
-from django.http import QueryDict
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import urlencode
@@ -44,7 +44,7 @@ PARTIALS = {"worklist-view": "#view", "worklist-rows": "#rows"}
 
 @requires("view_studies")
 @require_GET
-def home(request):
+def home(request: HttpRequest) -> HttpResponse:
     # Lazily here (one indexed query), and from cron with manage.py release_idle_claims.
     release_idle_claims()
     filters = WorklistFilters.from_query(request.GET)
@@ -63,7 +63,7 @@ def home(request):
     return response
 
 
-def _page_context(request, filters: WorklistFilters, page: worklist_query.WorklistPage) -> dict:
+def _page_context(request: HttpRequest, filters: WorklistFilters, page: worklist_query.WorklistPage) -> dict:
     site_ids = request.user.site_ids()
     sites = Site.objects.all() if site_ids is None else Site.objects.filter(id__in=site_ids)
     return {
@@ -104,7 +104,7 @@ def _worklist_url(filters: WorklistFilters, cursor: str | None = None) -> str:
 
 @requires("view_studies")
 @require_POST
-def save_preset(request):
+def save_preset(request: HttpRequest) -> HttpResponse:
     query = request.POST.get("query", "")
     if saved_filters.save_preset(user=request.user, name=request.POST.get("name", ""), query=query) is None:
         messages.error(request, _("Give the view a name (and fewer filters)."))
@@ -114,14 +114,14 @@ def save_preset(request):
 @requires("view_studies")
 @require_POST
 @transaction.atomic
-def delete_preset(request, preset_id: int):
+def delete_preset(request: HttpRequest, preset_id: int) -> HttpResponse:
     preset = saved_filters.access_saved_filter(request.user, preset_id)
     preset.delete()
     return redirect(_worklist_url(WorklistFilters.from_query(QueryDict(request.POST.get("query", "")))))
 
 
 @requires("view_studies")
-def study_detail(request, study_uid: str):
+def study_detail(request: HttpRequest, study_uid: str) -> HttpResponse:
     # Not atomic: a refusal's audit row must outlive the PermissionDenied that follows it.
     study = access_study(request.user, study_uid, source=audit.client_address(request))
     audit.record(

@@ -18,16 +18,21 @@ from worklist.priority import priority_of
 TRANSITIONS: dict[str, frozenset[str]] = {
     # A result can arrive unannounced (a DICOM SEG from a modality-side engine): arrived -> ready.
     StudyStatus.ARRIVED: frozenset(
-        {StudyStatus.AI_PENDING, StudyStatus.AI_READY, StudyStatus.AI_FAILED, StudyStatus.NO_AI,
-         StudyStatus.IN_READING}
+        {StudyStatus.AI_PENDING, StudyStatus.AI_READY, StudyStatus.AI_FAILED, StudyStatus.NO_AI, StudyStatus.IN_READING}
     ),
     StudyStatus.AI_PENDING: frozenset({StudyStatus.AI_READY, StudyStatus.AI_FAILED, StudyStatus.IN_READING}),
     StudyStatus.AI_READY: frozenset({StudyStatus.AI_PENDING, StudyStatus.IN_READING}),
     StudyStatus.AI_FAILED: frozenset({StudyStatus.AI_PENDING, StudyStatus.IN_READING}),
     StudyStatus.NO_AI: frozenset({StudyStatus.AI_PENDING, StudyStatus.AI_READY, StudyStatus.IN_READING}),
     StudyStatus.IN_READING: frozenset(
-        {StudyStatus.READ, StudyStatus.ARRIVED, StudyStatus.AI_PENDING, StudyStatus.AI_READY,
-         StudyStatus.AI_FAILED, StudyStatus.NO_AI}
+        {
+            StudyStatus.READ,
+            StudyStatus.ARRIVED,
+            StudyStatus.AI_PENDING,
+            StudyStatus.AI_READY,
+            StudyStatus.AI_FAILED,
+            StudyStatus.NO_AI,
+        }
     ),
     StudyStatus.READ: frozenset(),
 }
@@ -63,8 +68,14 @@ def _changed(study: Study, kind: str) -> None:
 
 
 def _audit(action: AuditAction, *, actor: User | None, study: Study, source: str, **detail) -> None:
-    audit.record(action=action, user=actor, source=source, study_uid=study.study_instance_uid,
-                 patient_ref=study.patient_id, detail=detail)
+    audit.record(
+        action=action,
+        user=actor,
+        source=source,
+        study_uid=study.study_instance_uid,
+        patient_ref=study.patient_id,
+        detail=detail,
+    )
 
 
 @transaction.atomic
@@ -72,9 +83,16 @@ def claim_study(*, user: User, study: Study, source: str = "") -> Study:
     """Take the study for reading. Exactly one of two simultaneous claims wins; the other gets
     ClaimConflict naming the reader. Claiming one's own study again is a no-op."""
     now = timezone.now()
-    claimed = Study.objects.filter(pk=study.pk, claimed_by__isnull=True).exclude(status=StudyStatus.READ).update(
-        claimed_by=user, claimed_at=now, last_activity_at=now, status=StudyStatus.IN_READING,
-        version=F("version") + 1,
+    claimed = (
+        Study.objects.filter(pk=study.pk, claimed_by__isnull=True)
+        .exclude(status=StudyStatus.READ)
+        .update(
+            claimed_by=user,
+            claimed_at=now,
+            last_activity_at=now,
+            status=StudyStatus.IN_READING,
+            version=F("version") + 1,
+        )
     )
     study.refresh_from_db()
     if not claimed:
@@ -112,14 +130,22 @@ def reassign_study(*, by: User, study: Study, to: User | None, source: str = "")
         if to is not None
         else {"claimed_by": None, "claimed_at": None, "status": _waiting_status(study)}
     )
-    updated = Study.objects.filter(pk=study.pk, version=study.version).exclude(status=StudyStatus.READ).update(
-        version=F("version") + 1, **changes
+    updated = (
+        Study.objects.filter(pk=study.pk, version=study.version)
+        .exclude(status=StudyStatus.READ)
+        .update(version=F("version") + 1, **changes)
     )
     study.refresh_from_db()
     if not updated:
         raise WorkflowError("stale", "the study changed meanwhile; look again and retry")
-    _audit(AuditAction.STUDY_REASSIGNED, actor=by, study=study, source=source,
-           previous_reader=previous, new_reader=to.pk if to else None)
+    _audit(
+        AuditAction.STUDY_REASSIGNED,
+        actor=by,
+        study=study,
+        source=source,
+        previous_reader=previous,
+        new_reader=to.pk if to else None,
+    )
     _changed(study, "reassigned")
     return study
 
@@ -140,8 +166,14 @@ def release_idle_claims(*, now=None) -> int:
             )
             if released:
                 study.refresh_from_db()
-                _audit(AuditAction.STUDY_RELEASED, actor=None, study=study, source="",
-                       reason="idle", reader=study.claimed_by_id)
+                _audit(
+                    AuditAction.STUDY_RELEASED,
+                    actor=None,
+                    study=study,
+                    source="",
+                    reason="idle",
+                    reader=study.claimed_by_id,
+                )
                 _changed(study, "released")
                 count += 1
     return count

@@ -4,15 +4,33 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0001_users_sites_tokens_audit'),
+        ("accounts", "0001_users_sites_tokens_audit"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='auditevent',
-            name='action',
-            field=models.CharField(choices=[('login', 'Login'), ('login_failed', 'Failed login'), ('logout', 'Logout'), ('study_viewed', 'Study viewed'), ('study_list_viewed', 'Study list viewed'), ('instances_imported', 'Instances imported'), ('instance_refused', 'Instance refused'), ('pacs_queried', 'PACS queried'), ('access_denied', 'Access denied'), ('association_refused', 'DICOM association refused'), ('study_status_changed', 'Study status changed'), ('study_claimed', 'Study claimed'), ('study_released', 'Study released'), ('study_reassigned', 'Study reassigned')], db_index=True, max_length=40),
+            model_name="auditevent",
+            name="action",
+            field=models.CharField(
+                choices=[
+                    ("login", "Login"),
+                    ("login_failed", "Failed login"),
+                    ("logout", "Logout"),
+                    ("study_viewed", "Study viewed"),
+                    ("study_list_viewed", "Study list viewed"),
+                    ("instances_imported", "Instances imported"),
+                    ("instance_refused", "Instance refused"),
+                    ("pacs_queried", "PACS queried"),
+                    ("access_denied", "Access denied"),
+                    ("association_refused", "DICOM association refused"),
+                    ("study_status_changed", "Study status changed"),
+                    ("study_claimed", "Study claimed"),
+                    ("study_released", "Study released"),
+                    ("study_reassigned", "Study reassigned"),
+                ],
+                db_index=True,
+                max_length=40,
+            ),
         ),
     ]

@@ -71,9 +71,7 @@ def brain_ct(
         description="CT Brain without contrast",
     )
     age = int(patient.age_on(order.study_datetime.date())[:3])
-    phantom = HeadPhantom(
-        rng, female=patient.sex == "F", atrophy_grade=1 if age >= 70 else 0
-    )
+    phantom = HeadPhantom(rng, female=patient.sex == "F", atrophy_grade=1 if age >= 70 else 0)
     clot = phantom.place_haemorrhage(rng) if haemorrhage else None
 
     grid = Grid.centred(size, size, FIELD_OF_VIEW_MM / size)
@@ -167,9 +165,7 @@ def _head_ct_attributes(dataset, grid: Grid, z: float, thickness: float) -> None
     dataset.TableHeight = 140
     dataset.RotationDirection = "CW"
     dataset.CTDIvol = round(45.0 + math.sqrt(thickness), 1)
-    dataset.CTDIPhantomTypeCodeSequence = [
-        code_item("113690", "DCM", "IEC Head Dosimetry Phantom")
-    ]
+    dataset.CTDIPhantomTypeCodeSequence = [code_item("113690", "DCM", "IEC Head Dosimetry Phantom")]
     dataset.AcquisitionNumber = 1
     dataset.RescaleIntercept = RESCALE_INTERCEPT
     dataset.RescaleSlope = 1

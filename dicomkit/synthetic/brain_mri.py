@@ -129,15 +129,11 @@ def brain_mri_t1(
                 ),
                 centre_mm=(round(cx, 2), round(cy, 2), round(cz, 2)),
                 # Diameter of a sphere holding the ventricular volume.
-                diameter_mm=round(
-                    2.0 * (3.0 * ventricle_volume / (4.0 * math.pi)) ** (1.0 / 3.0), 1
-                ),
+                diameter_mm=round(2.0 * (3.0 * ventricle_volume / (4.0 * math.pi)) ** (1.0 / 3.0), 1),
                 measure={
                     "ventricle_volume_ml": round(ventricle_ml, 1),
                     "intracranial_volume_ml": round(intracranial_volume / 1000.0, 1),
-                    "ventricle_to_intracranial_ratio": round(
-                        ventricle_volume / intracranial_volume, 4
-                    ),
+                    "ventricle_to_intracranial_ratio": round(ventricle_volume / intracranial_volume, 4),
                     "atrophy_grade": atrophy_grade,
                     "grading_scale": "global cortical atrophy (0-3)",
                 },

@@ -68,9 +68,7 @@ class Entry:
     hour: int
     minute: int
     options: dict = field(default_factory=dict)
-    anatomy: str = (
-        ""  # entries sharing this share anatomy (a prior and its current exam)
-    )
+    anatomy: str = ""  # entries sharing this share anatomy (a prior and its current exam)
 
 
 ENTRIES = (

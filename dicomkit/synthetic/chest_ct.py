@@ -46,17 +46,13 @@ AIR, FAT, MUSCLE, BLOOD, LIVER, SPLEEN = -1000.0, -100.0, 48.0, 40.0, 58.0, 50.0
 LUNG, CORTEX, MARROW, CARTILAGE, DISC = -860.0, 700.0, 230.0, 110.0, 85.0
 
 Z_WIDEST = -150.0  # level of the widest thorax
-CAVITY_TOP = (
-    -4.0
-)  # where the thoracic cavity closes into the neck, just above the lung apices
+CAVITY_TOP = -4.0  # where the thoracic cavity closes into the neck, just above the lung apices
 LUNG_APEX = -10.0
 RIB_PERIOD = 21.5  # one vertebral level
 FIRST_RIB_Z = -16.0
 
 
-def _ellipsoid_inside(
-    points: np.ndarray, centre, axes, angle: float = 0.0
-) -> np.ndarray:
+def _ellipsoid_inside(points: np.ndarray, centre, axes, angle: float = 0.0) -> np.ndarray:
     offset = points - np.asarray(centre)
     cosine, sine = math.cos(angle), math.sin(angle)
     u = offset[:, 0] * cosine + offset[:, 1] * sine
@@ -66,9 +62,7 @@ def _ellipsoid_inside(
 
 def _dome_height(z, top: float):
     """1 at the widest level of the chest, falling like a sphere's section to 0 at `top`."""
-    above = np.clip(
-        (np.asarray(z, dtype=float) - Z_WIDEST) / (top - Z_WIDEST), 0.0, 1.0
-    )
+    above = np.clip((np.asarray(z, dtype=float) - Z_WIDEST) / (top - Z_WIDEST), 0.0, 1.0)
     return np.sqrt(1.0 - above**2)
 
 
@@ -77,9 +71,7 @@ class Nodule:
     centre: tuple[float, float, float]  # local mm
     radius: float
     hu: float
-    lobulation: tuple[
-        float, float, float, float
-    ]  # amplitude and phase of 3- and 5-fold lobes
+    lobulation: tuple[float, float, float, float]  # amplitude and phase of 3- and 5-fold lobes
 
 
 class ChestPhantom:
@@ -113,15 +105,9 @@ class ChestPhantom:
         )
         self.airways = Tubes.concatenate(
             [
-                Tubes.from_polyline(
-                    self._xy([(0, -2, 15), (0, 2, -50), (0, 4, -85)]), 9.5
-                ),
-                Tubes.from_polyline(
-                    self._xy([(0, 4, -85), (-22, 4, -95), (-42, 4, -106)]), 7.0
-                ),
-                Tubes.from_polyline(
-                    self._xy([(0, 4, -85), (24, 6, -100), (46, 8, -116)]), 6.5
-                ),
+                Tubes.from_polyline(self._xy([(0, -2, 15), (0, 2, -50), (0, 4, -85)]), 9.5),
+                Tubes.from_polyline(self._xy([(0, 4, -85), (-22, 4, -95), (-42, 4, -106)]), 7.0),
+                Tubes.from_polyline(self._xy([(0, 4, -85), (24, 6, -100), (46, 8, -116)]), 6.5),
             ]
         )
         hila = {-1: self._xy([(-48, 2, -116)])[0], 1: self._xy([(50, 6, -119)])[0]}
@@ -212,10 +198,7 @@ class ChestPhantom:
             ([(45, 10, -135), (25, 15, -150), (10, 18, -158)], 7.0),
             ([(-15, 10, -210), (-18, 15, -300)], 11.0),
         ]
-        return [
-            (Tubes.from_polyline(self._xy(points), radii), BLOOD)
-            for points, radii in polylines
-        ]
+        return [(Tubes.from_polyline(self._xy(points), radii), BLOOD) for points, radii in polylines]
 
     def _ribs(self) -> tuple[Tubes, Tubes]:
         drops = (30, 55, 70, 80, 85, 85, 85, 80, 70, 60, 35, 25)
@@ -236,9 +219,7 @@ class ChestPhantom:
                     ],
                     axis=1,
                 )
-                neck = np.array(
-                    [[side * 20.0 * self.scale, self.spine_y + 26.0, z0 + 2.0]]
-                )
+                neck = np.array([[side * 20.0 * self.scale, self.spine_y + 26.0, z0 + 2.0]])
                 points = np.concatenate([neck, points])
                 radius = 5.0 if level == 0 else 4.3
                 if level < 10:
@@ -246,11 +227,7 @@ class ChestPhantom:
                     bones.append(Tubes.from_polyline(points[: joint + 1], radius))
                     cartilage = points[joint:]
                     if level < 7:
-                        sternum_y = (
-                            self.cavity_y
-                            - float(self.cavity_axes(cartilage[-1, 2])[1])
-                            - 4.0
-                        )
+                        sternum_y = self.cavity_y - float(self.cavity_axes(cartilage[-1, 2])[1]) - 4.0
                         cartilage = np.concatenate(
                             [
                                 cartilage,
@@ -314,13 +291,9 @@ class ChestPhantom:
         ):
             inside &= ((x - mx) / (ma + 3.0)) ** 2 + ((y - my) / (mb + 3.0)) ** 2 > 1.0
         heart_axes = tuple(axis + 6.0 for axis in self.heart_axes)
-        inside &= ~_ellipsoid_inside(
-            points, self.heart_centre, heart_axes, self.heart_angle
-        )
+        inside &= ~_ellipsoid_inside(points, self.heart_centre, heart_axes, self.heart_angle)
         for centre, axes, _ in self.domes:
-            inside &= ~_ellipsoid_inside(
-                points, centre, tuple(axis + 4.0 for axis in axes)
-            )
+            inside &= ~_ellipsoid_inside(points, centre, tuple(axis + 4.0 for axis in axes))
         return inside
 
     def base(self, grid: Grid) -> np.ndarray:
@@ -391,35 +364,23 @@ class ChestPhantom:
         for centre, axes, value in self.domes:
             section = ellipsoid_section(z, centre, axes)
             if section is not None:
-                dome = (
-                    ramp(ellipse_distance(X, Y, centre[0], centre[1], *section), edge)
-                    * cavity
-                )
+                dome = ramp(ellipse_distance(X, Y, centre[0], centre[1], *section), edge) * cavity
                 region += dome * (value - region)
                 excluded = np.maximum(excluded, dome)
         for (centre, axes), value in ((self.spleen, SPLEEN), (self.stomach_gas, AIR)):
             section = ellipsoid_section(z, centre, axes)
             if section is not None:
-                organ = (
-                    ramp(ellipse_distance(X, Y, centre[0], centre[1], *section), edge)
-                    * cavity
-                )
+                organ = ramp(ellipse_distance(X, Y, centre[0], centre[1], *section), edge) * cavity
                 region += organ * (value - region)
 
-        heart_section = ellipsoid_section(
-            z, self.heart_centre, tuple(axis + 4.0 for axis in self.heart_axes)
-        )
+        heart_section = ellipsoid_section(z, self.heart_centre, tuple(axis + 4.0 for axis in self.heart_axes))
         if heart_section is not None:
             hx, hy = self.heart_centre[:2]
-            pericardial_fat = ramp(
-                ellipse_distance(X, Y, hx, hy, *heart_section, self.heart_angle), edge
-            )
+            pericardial_fat = ramp(ellipse_distance(X, Y, hx, hy, *heart_section, self.heart_angle), edge)
             region += pericardial_fat * (-90.0 - region)
             inner = ellipsoid_section(z, self.heart_centre, self.heart_axes)
             if inner is not None:
-                heart = ramp(
-                    ellipse_distance(X, Y, hx, hy, *inner, self.heart_angle), edge
-                )
+                heart = ramp(ellipse_distance(X, Y, hx, hy, *inner, self.heart_angle), edge)
                 region += heart * (BLOOD + 2.0 - region)
             excluded = np.maximum(excluded, pericardial_fat)
 
@@ -427,9 +388,7 @@ class ChestPhantom:
         for side in (-1, 1):
             cx, cy, la, lb = (float(value) for value in self.lung_ellipse(z, side))
             if la > 1.0:
-                lungs = np.maximum(
-                    lungs, ramp(ellipse_distance(X, Y, cx, cy, la, lb), edge)
-                )
+                lungs = np.maximum(lungs, ramp(ellipse_distance(X, Y, cx, cy, la, lb), edge))
         for mx, my, ma, mb in (self.mediastinum(z), self.spine_block()):
             lungs *= 1.0 - ramp(ellipse_distance(X, Y, mx, my, ma, mb), edge)
         lungs *= cavity * (1.0 - excluded)
@@ -453,15 +412,11 @@ class ChestPhantom:
         radius = (15.0 + 5.0 * min(max(-z / SCAN_LENGTH_MM, 0.0), 1.0)) * s
         spine_y = self.spine_y
         disc_centre = FIRST_RIB_Z - RIB_PERIOD / 2.0
-        to_disc = abs(
-            (z - disc_centre + RIB_PERIOD / 2.0) % RIB_PERIOD - RIB_PERIOD / 2.0
-        )
+        to_disc = abs((z - disc_centre + RIB_PERIOD / 2.0) % RIB_PERIOD - RIB_PERIOD / 2.0)
         if to_disc < 2.3:
             paint_ellipse(image, grid, 0.0, spine_y, radius * 1.05, radius * 0.9, DISC)
         else:
-            paint_ellipse(
-                image, grid, 0.0, spine_y, radius * 1.05, radius * 0.9, CORTEX
-            )
+            paint_ellipse(image, grid, 0.0, spine_y, radius * 1.05, radius * 0.9, CORTEX)
             paint_ellipse(
                 image,
                 grid,
@@ -489,15 +444,9 @@ class ChestPhantom:
         paint_ellipse(image, grid, 0.0, canal_y, 5.0, 4.5, 35.0)
 
         if -215.0 < z < -50.0:
-            half_width, half_depth = (
-                (20.0, 7.0)
-                if z > -95.0
-                else ((6.0, 4.0) if z < -200.0 else (13.0, 6.0))
-            )
+            half_width, half_depth = (20.0, 7.0) if z > -95.0 else ((6.0, 4.0) if z < -200.0 else (13.0, 6.0))
             sternum_y = self.cavity_y - b_c - 5.0
-            paint_ellipse(
-                image, grid, 0.0, sternum_y, half_width * s, half_depth, CORTEX
-            )
+            paint_ellipse(image, grid, 0.0, sternum_y, half_width * s, half_depth, CORTEX)
             paint_ellipse(
                 image,
                 grid,
@@ -537,19 +486,13 @@ def _paint_nodule(image: np.ndarray, grid: Grid, z: float, nodule: Nodule) -> No
     theta = np.arctan2(dy, dx)
     elevation = dz / max(nodule.radius, 1e-3)
     a3, p3, a5, p5 = nodule.lobulation
-    lobes = (
-        1.0
-        + a3 * np.cos(3.0 * theta + p3 + 2.0 * elevation)
-        + a5 * np.cos(5.0 * theta + p5)
-    )
+    lobes = 1.0 + a3 * np.cos(3.0 * theta + p3 + 2.0 * elevation) + a5 * np.cos(5.0 * theta + p5)
     alpha = ramp(distance - nodule.radius * lobes, grid.spacing)
     region = image[window]
     region += alpha * (nodule.hu - region)
 
 
-def _place_nodules(
-    rng: np.random.Generator, phantom: ChestPhantom, count: int
-) -> list[Nodule]:
+def _place_nodules(rng: np.random.Generator, phantom: ChestPhantom, count: int) -> list[Nodule]:
     nodules: list[Nodule] = []
     directions = rng.standard_normal((26, 3))
     directions /= np.linalg.norm(directions, axis=1, keepdims=True)
@@ -562,17 +505,11 @@ def _place_nodules(
         cx, cy, la, lb = (float(value) for value in phantom.lung_ellipse(z, side))
         angle = float(rng.uniform(0.0, 2.0 * math.pi))
         reach = float(rng.uniform(0.25, 0.85))
-        centre = np.array(
-            [cx + la * reach * math.cos(angle), cy + lb * reach * math.sin(angle), z]
-        )
+        centre = np.array([cx + la * reach * math.cos(angle), cy + lb * reach * math.sin(angle), z])
         shell = centre + directions * (radius + 4.0)
         if not phantom.inside_lung(np.vstack([centre, shell])).all():
             continue
-        if any(
-            np.linalg.norm(centre - np.array(other.centre))
-            < other.radius + radius + 15.0
-            for other in nodules
-        ):
+        if any(np.linalg.norm(centre - np.array(other.centre)) < other.radius + radius + 15.0 for other in nodules):
             continue
         lobulation = (
             float(rng.uniform(0.03, 0.12)),
@@ -664,9 +601,7 @@ def chest_ct(
     # Thicker slices average more photons: noise falls as 1/sqrt(thickness).
     sigma = float(np.clip(20.0 / math.sqrt(thickness), 8.0, 20.0))
     datasets = []
-    for index, hu in enumerate(
-        render_slices(phantom, grid, centres, thickness, nodules)
-    ):
+    for index, hu in enumerate(render_slices(phantom, grid, centres, thickness, nodules)):
         hu += noise.draw() * sigma
         z = TOP_Z_MM + float(centres[index])
         dataset = header.instance(series, index + 1, CT_IMAGE_STORAGE)
@@ -694,9 +629,7 @@ def chest_ct(
                 diameter_mm=round(2.0 * nodule.radius, 1),
                 measure={
                     "hu": round(nodule.hu, 1),
-                    "volume_ml": round(
-                        4.0 / 3.0 * math.pi * nodule.radius**3 / 1000.0, 3
-                    ),
+                    "volume_ml": round(4.0 / 3.0 * math.pi * nodule.radius**3 / 1000.0, 3),
                     "lobe": _lobe(nodule),
                     "solid": True,
                 },
@@ -738,9 +671,7 @@ def _ct_attributes(dataset, grid: Grid, z: float, thickness: float) -> None:
     dataset.RotationDirection = "CW"
     dataset.SpiralPitchFactor = 1.0
     dataset.CTDIvol = 6.2
-    dataset.CTDIPhantomTypeCodeSequence = [
-        code_item("113691", "DCM", "IEC Body Dosimetry Phantom")
-    ]
+    dataset.CTDIPhantomTypeCodeSequence = [code_item("113691", "DCM", "IEC Body Dosimetry Phantom")]
     dataset.AcquisitionNumber = 1
     dataset.RescaleIntercept = RESCALE_INTERCEPT
     dataset.RescaleSlope = 1

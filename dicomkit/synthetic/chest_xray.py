@@ -78,16 +78,12 @@ class ChestRadiographPhantom:
             dome = top + 0.0042 / s * (X - dx) ** 2
             below = below + side * (Y - dome)
         # Sharp dome contour, with the posterior recesses still faintly aerated below it.
-        diaphragm = np.where(
-            below < 0.0, 1.0, 0.22 * np.exp(-np.maximum(below, 0.0) / 18.0)
-        )
+        diaphragm = np.where(below < 0.0, 1.0, 0.22 * np.exp(-np.maximum(below, 0.0) / 18.0))
         diaphragm = np.minimum(diaphragm, 1.0 - 0.78 * smoothstep(-2.0, 2.0, below))
         # The upper mediastinum (trachea, great vessels) narrows the lungs down to the hila;
         # lower down the heart shadow forms the medial contours.
         half_width = (24.0 - 10.0 * smoothstep(-40.0, 20.0, Y / s)) * s
-        mediastinum = smoothstep(
-            half_width - 4.0, half_width + 8.0, np.abs(X - 4.0 * s)
-        )
+        mediastinum = smoothstep(half_width - 4.0, half_width + 8.0, np.abs(X - 4.0 * s))
         (hx, hy), (ha, hb), angle = self.heart
         heart = np.sqrt(ellipsoid_chord(X, Y, hx, hy, ha, hb, 1.0, angle))
         knob = ellipsoid_chord(X, Y, 34.0 * s, -86.0 * s, 19.0 * s, 17.0 * s, 1.0)
@@ -96,11 +92,7 @@ class ChestRadiographPhantom:
     def body_path(self, X, Y) -> np.ndarray:
         """Water-equivalent path through the torso: neck, shoulders, chest and upper abdomen."""
         s = self.scale
-        half_width = (
-            58.0
-            + 94.0 * smoothstep(-185.0, -125.0, Y / s)
-            + 22.0 * smoothstep(-120.0, 60.0, Y / s)
-        ) * s
+        half_width = (58.0 + 94.0 * smoothstep(-185.0, -125.0, Y / s) + 22.0 * smoothstep(-120.0, 60.0, Y / s)) * s
         depth = (120.0 + 95.0 * smoothstep(-190.0, -120.0, Y / s)) * s
         return depth * np.sqrt(np.clip(1.0 - (X / half_width) ** 2, 0.0, 1.0))
 
@@ -118,16 +110,10 @@ class ChestRadiographPhantom:
             for side in (-1, 1):
                 # Posterior ribs leave the spine, rise a little, then curve down the lateral wall.
                 x = side * (14.0 * s + reach * t)
-                y = (
-                    y0
-                    - 16.0 * s * np.sin(math.pi * t * 0.8)
-                    + 38.0 * s * np.maximum(t - 0.55, 0.0) ** 2 / 0.2
-                )
+                y = y0 - 16.0 * s * np.sin(math.pi * t * 0.8) + 38.0 * s * np.maximum(t - 0.55, 0.0) ** 2 / 0.2
                 ribs.append(
                     (
-                        Tubes.from_polyline(
-                            np.stack([x, y, np.zeros_like(t)], axis=1), 5.5 * s
-                        ),
+                        Tubes.from_polyline(np.stack([x, y, np.zeros_like(t)], axis=1), 5.5 * s),
                         1.0,
                     )
                 )
@@ -139,9 +125,7 @@ class ChestRadiographPhantom:
                 y = ya + 55.0 * s * t - 14.0 * s * np.sin(math.pi * t)
                 ribs.append(
                     (
-                        Tubes.from_polyline(
-                            np.stack([x, y, np.zeros_like(t)], axis=1), 4.5 * s
-                        ),
+                        Tubes.from_polyline(np.stack([x, y, np.zeros_like(t)], axis=1), 4.5 * s),
                         0.55,
                     )
                 )
@@ -150,9 +134,7 @@ class ChestRadiographPhantom:
             y = (-138.0 - 20.0 * t + 7.0 * np.sin(2.0 * math.pi * t)) * s
             ribs.append(
                 (
-                    Tubes.from_polyline(
-                        np.stack([x, y, np.zeros_like(t)], axis=1), 8.0 * s
-                    ),
+                    Tubes.from_polyline(np.stack([x, y, np.zeros_like(t)], axis=1), 8.0 * s),
                     1.2,
                 )
             )
@@ -195,15 +177,9 @@ class ChestRadiographPhantom:
         path = body - self.lung_air(X, Y)
         trachea = Tubes.concatenate(
             [
-                Tubes.from_polyline(
-                    [(3.0 * s, -215.0 * s, 0.0), (4.0 * s, -72.0 * s, 0.0)], 8.5 * s
-                ),
-                Tubes.from_polyline(
-                    [(4.0 * s, -72.0 * s, 0.0), (-34.0 * s, -42.0 * s, 0.0)], 6.0 * s
-                ),
-                Tubes.from_polyline(
-                    [(4.0 * s, -72.0 * s, 0.0), (40.0 * s, -38.0 * s, 0.0)], 5.5 * s
-                ),
+                Tubes.from_polyline([(3.0 * s, -215.0 * s, 0.0), (4.0 * s, -72.0 * s, 0.0)], 8.5 * s),
+                Tubes.from_polyline([(4.0 * s, -72.0 * s, 0.0), (-34.0 * s, -42.0 * s, 0.0)], 6.0 * s),
+                Tubes.from_polyline([(4.0 * s, -72.0 * s, 0.0), (40.0 * s, -38.0 * s, 0.0)], 5.5 * s),
             ]
         )
         add_tube_chords(path, grid, trachea, -0.9)
@@ -231,13 +207,9 @@ class ChestRadiographPhantom:
                     5.0,
                     -BONE_EXCESS,
                 )
-            add_ellipsoid_chord(
-                path, grid, 0.0, y + 6.0 * s, 2.5 * s, 6.0 * s, 6.0, BONE_EXCESS * 0.6
-            )
+            add_ellipsoid_chord(path, grid, 0.0, y + 6.0 * s, 2.5 * s, 6.0 * s, 6.0, BONE_EXCESS * 0.6)
         for side in (-1, 1):
-            add_ellipsoid_chord(
-                path, grid, side * 52.0 * s, -20.0 * s, 14.0 * s, 28.0 * s, 16.0, 1.0
-            )
+            add_ellipsoid_chord(path, grid, side * 52.0 * s, -20.0 * s, 14.0 * s, 28.0 * s, 16.0, 1.0)
         # Gas in the gastric fundus under the left dome.
         add_ellipsoid_chord(
             path,
@@ -269,20 +241,12 @@ class ChestRadiographPhantom:
                 BONE_EXCESS,
                 angle=side * 0.2,
             )
-            add_ellipsoid_chord(
-                path, grid, side * 215.0 * s, -100.0 * s, 40.0 * s, 150.0 * s, 90.0, 1.0
-            )
+            add_ellipsoid_chord(path, grid, side * 215.0 * s, -100.0 * s, 40.0 * s, 150.0 * s, 90.0, 1.0)
         if self.female:
             # Breasts: denser towards their sharp lower contour, fading out upwards.
             fade = smoothstep(-40.0 * s, 60.0 * s, Y)
             for side in (-1, 1):
-                path += (
-                    38.0
-                    * fade
-                    * ellipsoid_chord(
-                        X, Y, side * 98.0 * s, 70.0 * s, 80.0 * s, 58.0 * s, 1.0
-                    )
-                )
+                path += 38.0 * fade * ellipsoid_chord(X, Y, side * 98.0 * s, 70.0 * s, 80.0 * s, 58.0 * s, 1.0)
         for tree in self.vessels(rng):
             add_tube_chords(path, grid, tree, 1.3)
         if nodule is not None:
@@ -308,19 +272,9 @@ class ChestRadiographPhantom:
                     for t in np.linspace(0, 2 * math.pi, 12, endpoint=False)
                 ]
             )
-            far_from_hila = all(
-                math.hypot(x - h[0], y - h[1]) > 45.0 for h in self.hila.values()
-            )
-            heart = float(
-                ellipsoid_chord(
-                    np.array(x), np.array(y), hx, hy, ha + 10.0, hb + 10.0, 1.0, angle
-                )
-            )
-            if (
-                far_from_hila
-                and heart == 0.0
-                and self.inside_lung(np.vstack([[x, y, 0.0], ring])).all()
-            ):
+            far_from_hila = all(math.hypot(x - h[0], y - h[1]) > 45.0 for h in self.hila.values())
+            heart = float(ellipsoid_chord(np.array(x), np.array(y), hx, hy, ha + 10.0, hb + 10.0, 1.0, angle))
+            if far_from_hila and heart == 0.0 and self.inside_lung(np.vstack([[x, y, 0.0], ring])).all():
                 return x, y, radius
         raise RuntimeError("could not place a nodule in the lung fields")
 
@@ -429,9 +383,7 @@ def chest_xray(
     )
 
 
-def _add_vertebra(
-    path: np.ndarray, grid: Grid, y: float, half_width: float, half_height: float
-) -> None:
+def _add_vertebra(path: np.ndarray, grid: Grid, y: float, half_width: float, half_height: float) -> None:
     """A vertebral body seen front-on: a rounded rectangle, denser at its end plates."""
     window = grid.window(
         -half_width - 2.0,
@@ -444,15 +396,11 @@ def _add_vertebra(
     X, Y = grid.local(window)
     shape = 1.0 - (X / half_width) ** 4 - ((Y - y) / half_height) ** 4
     body = np.sqrt(np.clip(shape, 0.0, 1.0))
-    rim = np.clip(1.0 - np.abs(np.abs(Y - y) - half_height + 1.5) / 1.5, 0.0, 1.0) * (
-        shape > 0
-    )
+    rim = np.clip(1.0 - np.abs(np.abs(Y - y) - half_height + 1.5) / 1.5, 0.0, 1.0) * (shape > 0)
     path[window] += BONE_EXCESS * (8.0 * body + 6.0 * rim)
 
 
 def _zone(y: float, phantom: ChestRadiographPhantom) -> str:
     top, bottom = -150.0 * phantom.scale, phantom.domes[0][1]
     third = (y - top) / (bottom - top)
-    return (
-        "upper" if third < 1.0 / 3.0 else ("middle" if third < 2.0 / 3.0 else "lower")
-    )
+    return "upper" if third < 1.0 / 3.0 else ("middle" if third < 2.0 / 3.0 else "lower")

@@ -22,9 +22,7 @@ _UID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:dicomkit:synthetic")
 
 def derive_uid(*names: object) -> UID:
     """A valid 2.25.<uuid> UID that depends only on `names`."""
-    return UID(
-        f"2.25.{uuid.uuid5(_UID_NAMESPACE, '/'.join(str(name) for name in names)).int}"
-    )
+    return UID(f"2.25.{uuid.uuid5(_UID_NAMESPACE, '/'.join(str(name) for name in names)).int}")
 
 
 IMPLEMENTATION_CLASS_UID = derive_uid("implementation-class")
@@ -86,9 +84,7 @@ def site_for(code: str) -> Site:
     try:
         return SITES[code]
     except KeyError:
-        raise ValueError(
-            f"unknown site {code!r}; expected one of {sorted(SITES)}"
-        ) from None
+        raise ValueError(f"unknown site {code!r}; expected one of {sorted(SITES)}") from None
 
 
 @dataclass(frozen=True)
@@ -100,11 +96,7 @@ class Patient:
     character_set: str = UTF8
 
     def age_on(self, day: date) -> str:
-        years = (
-            day.year
-            - self.birth_date.year
-            - ((day.month, day.day) < (self.birth_date.month, self.birth_date.day))
-        )
+        years = day.year - self.birth_date.year - ((day.month, day.day) < (self.birth_date.month, self.birth_date.day))
         return f"{years:03d}Y"
 
 
@@ -142,26 +134,18 @@ def default_patient(seed: int, site_code: str, *, sex: str, age_years: int) -> P
     """A plausible patient for a stand-alone generator call, derived from the seed only."""
     rng = np.random.default_rng([seed, 7001])
     names = MALE_NAMES if sex == "M" else FEMALE_NAMES
-    birth = REFERENCE_DATETIME.date() - timedelta(
-        days=int(age_years * 365.25 + rng.integers(0, 365))
-    )
+    birth = REFERENCE_DATETIME.date() - timedelta(days=int(age_years * 365.25 + rng.integers(0, 365)))
     return Patient(
-        patient_id=site_for(site_code).patient_id_format.format(
-            int(rng.integers(100000, 999999))
-        ),
+        patient_id=site_for(site_code).patient_id_format.format(int(rng.integers(100000, 999999))),
         name=names[int(rng.integers(len(names)))],
         birth_date=birth,
         sex=sex,
     )
 
 
-def default_order(
-    seed: int, site_code: str, *, days_ago: int = 0, hour: int = 10
-) -> StudyOrder:
+def default_order(seed: int, site_code: str, *, days_ago: int = 0, hour: int = 10) -> StudyOrder:
     rng = np.random.default_rng([seed, 7002])
-    when = REFERENCE_DATETIME.replace(
-        hour=hour, minute=int(rng.integers(0, 60)), second=int(rng.integers(0, 60))
-    )
+    when = REFERENCE_DATETIME.replace(hour=hour, minute=int(rng.integers(0, 60)), second=int(rng.integers(0, 60)))
     when -= timedelta(days=days_ago)
     return StudyOrder(
         accession_number=f"{site_for(site_code).accession_prefix}{when:%Y%m%d}{int(rng.integers(1, 9999)):04d}",
@@ -250,23 +234,17 @@ class StudyHeader:
             station_suffix=station_suffix,
             model_name=model_name,
             uid=self.uid("series", number),
-            frame_of_reference_uid=self.uid("frame-of-reference", number)
-            if with_frame_of_reference
-            else None,
+            frame_of_reference_uid=self.uid("frame-of-reference", number) if with_frame_of_reference else None,
             protocol_name=protocol_name or description,
         )
 
-    def instance(
-        self, series: Series, instance_number: int, sop_class_uid: str
-    ) -> Dataset:
+    def instance(self, series: Series, instance_number: int, sop_class_uid: str) -> Dataset:
         """A dataset with file meta and every module except the modality-specific ones."""
         sop_instance_uid = self.uid("instance", series.number, instance_number)
         dataset = Dataset()
         dataset.file_meta = self._file_meta(sop_class_uid, sop_instance_uid)
         charset = self.patient.character_set
-        dataset.SpecificCharacterSet = (
-            charset.split("\\") if "\\" in charset else charset
-        )
+        dataset.SpecificCharacterSet = charset.split("\\") if "\\" in charset else charset
         dataset.SOPClassUID = sop_class_uid
         dataset.SOPInstanceUID = sop_instance_uid
         study_time = self.order.study_datetime
@@ -298,9 +276,7 @@ class StudyHeader:
         dataset.PatientSex = self.patient.sex
         dataset.PatientAge = self.patient.age_on(study_time.date())
         dataset.BodyPartExamined = series.body_part
-        dataset.DeviceSerialNumber = (
-            f"{self.site.station_prefix}-{series.modality}-0001"
-        )
+        dataset.DeviceSerialNumber = f"{self.site.station_prefix}-{series.modality}-0001"
         dataset.SoftwareVersions = "dicomkit.synthetic 1"
         dataset.ProtocolName = series.protocol_name
         dataset.StudyInstanceUID = self.study_instance_uid

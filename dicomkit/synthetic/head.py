@@ -103,9 +103,7 @@ class Ellipsoid:
 
 
 class HeadPhantom:
-    def __init__(
-        self, rng: np.random.Generator, *, female: bool, atrophy_grade: int = 0
-    ):
+    def __init__(self, rng: np.random.Generator, *, female: bool, atrophy_grade: int = 0):
         s = float(rng.uniform(0.95, 1.04)) * (0.96 if female else 1.0)
         self.scale = s
         self.atrophy_grade = atrophy_grade
@@ -121,12 +119,7 @@ class HeadPhantom:
         self.deep_grey = self._deep_grey(k)
         self.calcified = bool(rng.random() < 0.7)
         self.optic_nerves = Tubes.concatenate(
-            [
-                Tubes.from_polyline(
-                    self._xy([(side * 30, -62, -36), (side * 12, -22, -32)]), 2.6
-                )
-                for side in (-1, 1)
-            ]
+            [Tubes.from_polyline(self._xy([(side * 30, -62, -36), (side * 12, -22, -32)]), 2.6) for side in (-1, 1)]
         )
 
     def _xy(self, points) -> np.ndarray:
@@ -183,9 +176,7 @@ class HeadPhantom:
         parts = []
         for side in (-1, 1):
             parts += [
-                self._e(
-                    (side * (11.0 + 4.0 * k), -14.0, 12.0), (5.0, 9.0, 10.0), side * 0.3
-                ),
+                self._e((side * (11.0 + 4.0 * k), -14.0, 12.0), (5.0, 9.0, 10.0), side * 0.3),
                 self._e((side * 24.0, 0.0, 2.0), (5.5, 15.0, 10.0), side * 0.15),
                 self._e((side * 18.0, 2.0, 0.0), (3.5, 9.0, 7.0), side * 0.15),
                 self._e((side * 10.0, 14.0, 4.0), (8.5, 13.0, 9.0)),
@@ -273,9 +264,7 @@ class HeadPhantom:
         depth = np.minimum(-(inner + gap), z - floor_height - gap)
         field = self._sulcal_distance(X, Y, z)
         width = self.atrophy["sulcus"]
-        deep = 1.0 - smoothstep(
-            self.atrophy["sulcal_depth"] * 0.6, self.atrophy["sulcal_depth"], depth
-        )
+        deep = 1.0 - smoothstep(self.atrophy["sulcal_depth"] * 0.6, self.atrophy["sulcal_depth"], depth)
         grey = np.maximum(
             ramp(depth - CORTEX_THICKNESS, edge),
             ramp(field - width / 2.0 - CORTEX_THICKNESS, edge) * deep,
@@ -284,17 +273,13 @@ class HeadPhantom:
         tentorium = -20.0 + 0.25 * (Y - 15.0 * self.scale)
         # Below the tentorium and behind the petrous ridges, which open forward like a V.
         petrous_ridge = (-8.0 + 0.7 * np.abs(X) / self.scale) * self.scale
-        posterior_fossa = ramp(z - tentorium, edge) * smoothstep(
-            0.0, 8.0, Y - petrous_ridge
-        )
+        posterior_fossa = ramp(z - tentorium, edge) * smoothstep(0.0, 8.0, Y - petrous_ridge)
         cerebrum = brain * (1.0 - posterior_fossa)
         region += cerebrum * (values["white"] - region)
         region += cerebrum * grey * (values["grey"] - region)
         region += cerebrum * sulcus * (values["csf"] - region)
         self._paint_fissures(region, X, Y, z, brain, values, edge)
-        self._paint_posterior_fossa(
-            region, X, Y, z, brain * posterior_fossa, values, edge
-        )
+        self._paint_posterior_fossa(region, X, Y, z, brain * posterior_fossa, values, edge)
 
         for part in self.deep_grey:
             paint_ellipsoid(
@@ -322,16 +307,12 @@ class HeadPhantom:
                     33.0 * self.scale,
                     14.0,
                 )
-                paint_ellipsoid(
-                    image, grid, z, centre, (3.0, 4.0, 3.0), values["calcification"]
-                )
+                paint_ellipsoid(image, grid, z, centre, (3.0, 4.0, 3.0), values["calcification"])
         if haemorrhage is not None:
             _paint_haemorrhage(image, grid, z, haemorrhage, values)
         return image, {"ventricles": ventricle_area, "intracranial": intracranial_area}
 
-    def _paint_face(
-        self, image: np.ndarray, grid: Grid, z: float, values: dict[str, float]
-    ) -> None:
+    def _paint_face(self, image: np.ndarray, grid: Grid, z: float, values: dict[str, float]) -> None:
         """Soft tissue of the face and nose in front of the skull, below the forehead."""
         if z > -8.0:
             return
@@ -341,9 +322,7 @@ class HeadPhantom:
         ):
             paint_ellipsoid(image, grid, z, part.centre, part.axes, values["soft"])
 
-    def _paint_fissures(
-        self, region, X, Y, z: float, brain, values, edge: float
-    ) -> None:
+    def _paint_fissures(self, region, X, Y, z: float, brain, values, edge: float) -> None:
         s = self.scale
         # The interhemispheric fissure runs above the corpus callosum and in front of/behind it.
         callosal = ramp(
@@ -356,9 +335,7 @@ class HeadPhantom:
         midline = 1.6 * np.sin(Y / 17.0 + z / 23.0) + 0.8 * np.sin(Y / 7.0 - z / 11.0)
         across = np.abs(X - midline) - width / 2.0
         medial = (1.0 - callosal) * brain
-        region += (
-            ramp(across - CORTEX_THICKNESS, edge) * medial * (values["grey"] - region)
-        )
+        region += ramp(across - CORTEX_THICKNESS, edge) * medial * (values["grey"] - region)
         region += ramp(across, edge) * medial * (values["csf"] - region)
         falx = ramp(np.abs(X - midline) - 0.5, edge) * medial
         region += falx * (values["falx"] - region)
@@ -394,16 +371,12 @@ class HeadPhantom:
         radius = np.sqrt((X - cx) ** 2 + (Y - cy) ** 2 + (z - cz) ** 2)
         return np.abs(field) / self.sulci.gradient_scale * radius
 
-    def _paint_posterior_fossa(
-        self, region, X, Y, z: float, fossa, values, edge: float
-    ) -> None:
+    def _paint_posterior_fossa(self, region, X, Y, z: float, fossa, values, edge: float) -> None:
         s = self.scale
         # Folia: thin concentric leaves around the cerebellar centre.
         radius = np.sqrt(X**2 + ((Y - 20.0 * s) * 0.9) ** 2 + (z + 30.0) ** 2)
         folia = 0.5 + 0.5 * np.cos(radius * (2.0 * math.pi / 3.2))
-        cerebellum = (
-            values["cerebellum"] + (values["csf"] - values["cerebellum"]) * 0.12 * folia
-        )
+        cerebellum = values["cerebellum"] + (values["csf"] - values["cerebellum"]) * 0.12 * folia
         region += fossa * (cerebellum - region)
         for centre, axes, tissue in (
             ((0.0, 14.0 * s, -36.0), (14.0 * s, 13.0 * s, 26.0), "brainstem"),
@@ -412,9 +385,7 @@ class HeadPhantom:
         ):
             section = ellipsoid_section(z, centre, axes)
             if section is not None:
-                alpha = ramp(
-                    ellipse_distance(X, Y, centre[0], centre[1], *section), edge
-                )
+                alpha = ramp(ellipse_distance(X, Y, centre[0], centre[1], *section), edge)
                 region += alpha * (values[tissue] - region)
         if z < -26.0:
             for side in (-1, 1):
@@ -422,16 +393,12 @@ class HeadPhantom:
                 section = ellipsoid_section(z, *petrous)
                 if section is not None:
                     alpha = ramp(
-                        ellipse_distance(
-                            X, Y, petrous[0][0], petrous[0][1], *section, side * 0.7
-                        ),
+                        ellipse_distance(X, Y, petrous[0][0], petrous[0][1], *section, side * 0.7),
                         edge,
                     )
                     region += alpha * (values["bone"] - region)
 
-    def _paint_ventricles(
-        self, image: np.ndarray, grid: Grid, z: float, values: dict[str, float]
-    ) -> float:
+    def _paint_ventricles(self, image: np.ndarray, grid: Grid, z: float, values: dict[str, float]) -> float:
         """Paint the ventricular system and return its area in this plane (mm^2)."""
         sections = []
         for part in self.ventricles:
@@ -443,9 +410,7 @@ class HeadPhantom:
         reach = max(max(section) for _, section in sections) + grid.spacing
         xs = [part.centre[0] for part, _ in sections]
         ys = [part.centre[1] for part, _ in sections]
-        window = grid.window(
-            min(xs) - reach, max(xs) + reach, min(ys) - reach, max(ys) + reach
-        )
+        window = grid.window(min(xs) - reach, max(xs) + reach, min(ys) - reach, max(ys) + reach)
         if window is None:
             return 0.0
         X, Y = grid.local(window)
@@ -454,9 +419,7 @@ class HeadPhantom:
             union = np.maximum(
                 union,
                 ramp(
-                    ellipse_distance(
-                        X, Y, part.centre[0], part.centre[1], *section, part.angle
-                    ),
+                    ellipse_distance(X, Y, part.centre[0], part.centre[1], *section, part.angle),
                     grid.spacing,
                 ),
             )
@@ -464,9 +427,7 @@ class HeadPhantom:
         region += union * (values["csf"] - region)
         return float(union.sum()) * grid.spacing * grid.spacing
 
-    def _paint_skull_base(
-        self, image: np.ndarray, grid: Grid, z: float, values: dict[str, float]
-    ) -> None:
+    def _paint_skull_base(self, image: np.ndarray, grid: Grid, z: float, values: dict[str, float]) -> None:
         """Sinuses, orbits and mastoids: only the lowest slices reach them."""
         if not -64.0 < z < -12.0:
             return
@@ -494,9 +455,7 @@ class HeadPhantom:
         paint_tubes(image, grid, z, self.optic_nerves, values["white"])
 
 
-def _paint_haemorrhage(
-    image: np.ndarray, grid: Grid, z: float, clot: Haemorrhage, values: dict[str, float]
-) -> None:
+def _paint_haemorrhage(image: np.ndarray, grid: Grid, z: float, clot: Haemorrhage, values: dict[str, float]) -> None:
     rim = 4.0
     section = ellipsoid_section(z, clot.centre, tuple(axis + rim for axis in clot.axes))
     if section is None:
@@ -517,9 +476,7 @@ def _paint_haemorrhage(
     shrink = float(np.sqrt(max(1.0 - ((z - clot.centre[2]) / clot.axes[2]) ** 2, 0.0)))
     core_a, core_b = clot.axes[0] * shrink, clot.axes[1] * shrink
     region = image[window]
-    oedema = ramp(
-        ellipse_distance(X, Y, cx, cy, *section, clot.angle) - rim * 0.3, grid.spacing
-    )
+    oedema = ramp(ellipse_distance(X, Y, cx, cy, *section, clot.angle) - rim * 0.3, grid.spacing)
     region += oedema * (values["oedema"] - region)
     if core_a > 0.0:
         distance = ellipse_distance(X, Y, cx, cy, core_a, core_b, clot.angle)

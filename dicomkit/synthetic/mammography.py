@@ -100,13 +100,9 @@ def _outline(
         radius = np.sqrt((U / depth) ** 2 + ((V - centre) / vertical) ** 2)
         pectoral_top = depth * (0.42 + wobble[1])
         pectoral_length = 0.62 * (grid.y[-1] - top)
-        edge = (
-            pectoral_top * np.clip(1.0 - (V - top) / pectoral_length, 0.0, 1.0) ** 0.85
-        )
+        edge = pectoral_top * np.clip(1.0 - (V - top) / pectoral_length, 0.0, 1.0) ** 0.85
         pectoral = np.clip((edge - U) / 1.0 + 0.5, 0.0, 1.0)
-    mask = np.clip(
-        (1.0 - radius) * min(depth, half_height) / grid.spacing + 0.5, 0.0, 1.0
-    )
+    mask = np.clip((1.0 - radius) * min(depth, half_height) / grid.spacing + 0.5, 0.0, 1.0)
     return mask.astype(FLOAT), (pectoral * mask).astype(FLOAT), centre
 
 
@@ -150,32 +146,16 @@ def _glandular_fraction(
     streaks = map_coordinates(polar, coordinates, order=1, mode="wrap")
     envelope_centre = (0.55 * depth, nipple_v - (0.0 if view == "CC" else 0.25 * depth))
     envelope = np.exp(
-        -(
-            ((U - envelope_centre[0]) / (0.5 * depth)) ** 2
-            + ((V - envelope_centre[1]) / (0.45 * depth)) ** 2
-        )
+        -(((U - envelope_centre[0]) / (0.5 * depth)) ** 2 + ((V - envelope_centre[1]) / (0.45 * depth)) ** 2)
     )
-    drive = (
-        0.8 * clumps
-        + 0.8 * streaks
-        + 0.35 * fine
-        + 1.6 * envelope
-        - 1.6
-        + 2.0 * breast.density
-    )
+    drive = 0.8 * clumps + 0.8 * streaks + 0.35 * fine + 1.6 * envelope - 1.6 + 2.0 * breast.density
     fraction = 1.0 / (1.0 + np.exp(-drive / 0.8))
-    fraction = zoom(fraction, (rows / half[0], columns / half[1]), order=1)[
-        :rows, :columns
-    ]
-    spared = smoothstep(5.0, 16.0, distance) * smoothstep(
-        4.0, 18.0, grid.x[None, :] - float(grid.x[0])
-    )
+    fraction = zoom(fraction, (rows / half[0], columns / half[1]), order=1)[:rows, :columns]
+    spared = smoothstep(5.0, 16.0, distance) * smoothstep(4.0, 18.0, grid.x[None, :] - float(grid.x[0]))
     return (fraction * spared).astype(FLOAT)
 
 
-def _mass_position(
-    mass: Mass, breast: Breast, view: str, nipple_v: float
-) -> tuple[float, float]:
+def _mass_position(mass: Mass, breast: Breast, view: str, nipple_v: float) -> tuple[float, float]:
     """(u, v) of the mass centre in the left-breast frame of a view."""
     if view == "CC":
         return breast.depth_cc - mass.depth_from_nipple, nipple_v - mass.lateral
@@ -183,9 +163,7 @@ def _mass_position(
     return breast.depth_mlo - mass.depth_from_nipple, nipple_v - oblique
 
 
-def _add_mass(
-    attenuation: np.ndarray, grid: Grid, mass: Mass, u: float, v: float, scale: float
-) -> None:
+def _add_mass(attenuation: np.ndarray, grid: Grid, mass: Mass, u: float, v: float, scale: float) -> None:
     x = u + float(grid.x[0])
     reach = mass.radius * 1.3 + grid.spacing
     window = grid.window(x - reach, x + reach, v - reach, v + reach)
@@ -193,22 +171,16 @@ def _add_mass(
         X, Y = grid.local(window)
         theta = np.arctan2(Y - v, X - x)
         a3, p3, a5, p5 = mass.lobulation
-        boundary = mass.radius * (
-            1.0 + a3 * np.cos(3.0 * theta + p3) + a5 * np.cos(5.0 * theta + p5)
-        )
+        boundary = mass.radius * (1.0 + a3 * np.cos(3.0 * theta + p3) + a5 * np.cos(5.0 * theta + p5))
         q = ((X - x) ** 2 + (Y - v) ** 2) / boundary**2
-        attenuation[window] += (
-            scale * 1.8 * boundary * np.sqrt(np.clip(1.0 - q, 0.0, 1.0))
-        )
+        attenuation[window] += scale * 1.8 * boundary * np.sqrt(np.clip(1.0 - q, 0.0, 1.0))
     starts, ends, radii = [], [], []
     for angle, length, base in mass.spicules:
         direction = np.array([math.cos(angle), math.sin(angle), 0.0])
         starts.append(np.array([x, v, 0.0]) + direction * mass.radius * 0.6)
         ends.append(np.array([x, v, 0.0]) + direction * (mass.radius + length))
         radii.append(base)
-    spicules = Tubes(
-        np.array(starts), np.array(ends), np.array(radii), np.array(radii) * 0.2
-    )
+    spicules = Tubes(np.array(starts), np.array(ends), np.array(radii), np.array(radii) * 0.2)
     add_tube_chords(attenuation, grid, spicules, scale * 2.5)
 
 
@@ -239,9 +211,7 @@ def _render_view(
 
     calcifications = anatomy_rng.uniform(0.0, 1.0, (int(anatomy_rng.integers(3, 9)), 3))
     for fx, fy, size in calcifications:
-        cx = float(grid.x[0]) + (0.2 + 0.6 * fx) * (
-            breast.depth_cc if view == "CC" else breast.depth_mlo
-        )
+        cx = float(grid.x[0]) + (0.2 + 0.6 * fx) * (breast.depth_cc if view == "CC" else breast.depth_mlo)
         cy = nipple_v + (fy - 0.5) * 90.0
         _add_dot(attenuation, grid, cx, cy, 0.25 + 0.5 * size, 0.6)
 
@@ -268,9 +238,7 @@ def _render_view(
     return presentation, centre
 
 
-def _add_dot(
-    image: np.ndarray, grid: Grid, x: float, y: float, radius: float, weight: float
-) -> None:
+def _add_dot(image: np.ndarray, grid: Grid, x: float, y: float, radius: float, weight: float) -> None:
     window = grid.window(
         x - radius - grid.spacing,
         x + radius + grid.spacing,
@@ -279,11 +247,7 @@ def _add_dot(
     )
     if window is not None:
         X, Y = grid.local(window)
-        image[window] += (
-            weight
-            * 2.0
-            * np.sqrt(np.maximum(radius * radius - (X - x) ** 2 - (Y - y) ** 2, 0.0))
-        )
+        image[window] += weight * 2.0 * np.sqrt(np.maximum(radius * radius - (X - x) ** 2 - (Y - y) ** 2, 0.0))
 
 
 def _sample_breast(rng: np.random.Generator) -> Breast:
@@ -377,9 +341,7 @@ def mammography_exam(
     # Both breasts of one woman have similar density.
     breasts["L"] = Breast(**{**breasts["L"].__dict__, "density": breasts["R"].density})
     laterality = mass_laterality or str(shape_rng.choice(["R", "L"]))
-    planted = (
-        _sample_mass(shape_rng, laterality, breasts, mass_diameter_mm) if mass else None
-    )
+    planted = _sample_mass(shape_rng, laterality, breasts, mass_diameter_mm) if mass else None
     spacing = PIXEL_SPACING_MM * 2048.0 / rows
     grid = Grid.centred(rows, columns, spacing)
     noise_rng = np.random.default_rng([seed, 502])
@@ -396,12 +358,8 @@ def mammography_exam(
             model_name="SynthMammo 3000",
             minutes_after_start=1.0 + number,
         )
-        mass_here = (
-            planted if planted is not None and planted.laterality == side else None
-        )
-        presentation, centre = _render_view(
-            view_rng, noise_rng, grid, breasts[side], view, mass_here
-        )
+        mass_here = planted if planted is not None and planted.laterality == side else None
+        presentation, centre = _render_view(view_rng, noise_rng, grid, breasts[side], view, mass_here)
         if side == "R":
             presentation = presentation[:, ::-1]
         dataset = header.instance(series, 1, MG_FOR_PRESENTATION)
@@ -444,9 +402,7 @@ def mammography_exam(
     )
 
 
-def _mammography_attributes(
-    dataset, side: str, view: str, spacing: float, breast: Breast
-) -> None:
+def _mammography_attributes(dataset, side: str, view: str, spacing: float, breast: Breast) -> None:
     dx_attributes(
         dataset,
         imager_spacing=spacing,

@@ -28,9 +28,7 @@ def blur(image: np.ndarray, sigma_pixels: float) -> np.ndarray:
     return grown[: image.shape[0], : image.shape[1]].astype(image.dtype)
 
 
-def expose(
-    rng: np.random.Generator, attenuation: np.ndarray, photons: float
-) -> np.ndarray:
+def expose(rng: np.random.Generator, attenuation: np.ndarray, photons: float) -> np.ndarray:
     """Log-domain detector signal with quantum noise: fewer photons behind dense tissue."""
     transmitted = photons * np.exp(-attenuation)
     noise = rng.standard_normal(attenuation.shape, dtype=np.float32)
@@ -92,9 +90,7 @@ def dx_attributes(
     dataset.RescaleIntercept = 0
     dataset.RescaleSlope = 1
     dataset.RescaleType = "US"
-    dataset.PresentationLUTShape = (
-        "INVERSE" if photometric == "MONOCHROME1" else "IDENTITY"
-    )
+    dataset.PresentationLUTShape = "INVERSE" if photometric == "MONOCHROME1" else "IDENTITY"
     dataset.LossyImageCompression = "00"
     dataset.WindowCenter = MAXIMUM // 2 + 1
     dataset.WindowWidth = MAXIMUM + 1
@@ -102,9 +98,7 @@ def dx_attributes(
     patient_spacing = imager_spacing / magnification
     dataset.PixelSpacing = [round(patient_spacing, 6), round(patient_spacing, 6)]
     dataset.PixelSpacingCalibrationType = "GEOMETRY"
-    dataset.PixelSpacingCalibrationDescription = (
-        "Corrected for the estimated radiographic magnification"
-    )
+    dataset.PixelSpacingCalibrationDescription = "Corrected for the estimated radiographic magnification"
     dataset.EstimatedRadiographicMagnificationFactor = round(magnification, 4)
     dataset.DistanceSourceToDetector = source_to_detector
     dataset.DistanceSourceToPatient = round(source_to_detector / magnification, 1)

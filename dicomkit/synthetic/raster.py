@@ -32,9 +32,7 @@ class Grid:
     def shape(self) -> tuple[int, int]:
         return (self.y.size, self.x.size)
 
-    def window(
-        self, x0: float, x1: float, y0: float, y1: float
-    ) -> tuple[slice, slice] | None:
+    def window(self, x0: float, x1: float, y0: float, y1: float) -> tuple[slice, slice] | None:
         """Row and column slices covering the box [x0, x1] x [y0, y1], or None when outside."""
         # Plain arithmetic: this runs for every painted shape, so avoid NumPy scalar overhead.
         origin_x, origin_y, step = self._origin
@@ -116,9 +114,7 @@ def ellipsoid_distance(X, Y, z: float, centre, axes) -> np.ndarray:
     return (radius - 1.0) * radius / np.maximum(gradient, 1e-6)
 
 
-def ellipse_window(
-    grid: Grid, cx, cy, a, b, margin: float
-) -> tuple[slice, slice] | None:
+def ellipse_window(grid: Grid, cx, cy, a, b, margin: float) -> tuple[slice, slice] | None:
     reach = max(a, b) + margin
     return grid.window(cx - reach, cx + reach, cy - reach, cy + reach)
 
@@ -325,9 +321,7 @@ def add_tube_chords(image: np.ndarray, grid: Grid, tubes: Tubes, scale: float) -
     reach = np.maximum(tubes.start_radius, tubes.end_radius)[:, None] + grid.spacing
     low = np.minimum(tubes.start[:, :2], tubes.end[:, :2]) - reach
     high = np.maximum(tubes.start[:, :2], tubes.end[:, :2]) + reach
-    bounds = grid.window(
-        low[:, 0].min(), high[:, 0].max(), low[:, 1].min(), high[:, 1].max()
-    )
+    bounds = grid.window(low[:, 0].min(), high[:, 0].max(), low[:, 1].min(), high[:, 1].max())
     if bounds is None:
         return
     union = np.zeros(
@@ -335,9 +329,7 @@ def add_tube_chords(image: np.ndarray, grid: Grid, tubes: Tubes, scale: float) -
         dtype=FLOAT,
     )
     for index in range(len(tubes)):
-        window = grid.window(
-            low[index, 0], high[index, 0], low[index, 1], high[index, 1]
-        )
+        window = grid.window(low[index, 0], high[index, 0], low[index, 1], high[index, 1])
         if window is None:
             continue
         start = (float(tubes.start[index, 0]), float(tubes.start[index, 1]), 0.0)
@@ -362,9 +354,7 @@ def ellipsoid_chord(X, Y, cx, cy, a, b, depth, angle: float = 0.0) -> np.ndarray
     return float(depth) * np.sqrt(np.clip(1.0 - q, 0.0, 1.0))
 
 
-def add_ellipsoid_chord(
-    image, grid: Grid, cx, cy, a, b, depth, scale, angle: float = 0.0
-) -> None:
+def add_ellipsoid_chord(image, grid: Grid, cx, cy, a, b, depth, scale, angle: float = 0.0) -> None:
     window = ellipse_window(grid, cx, cy, a, b, grid.spacing)
     if window is None:
         return
@@ -372,9 +362,7 @@ def add_ellipsoid_chord(
     image[window] += float(scale) * ellipsoid_chord(X, Y, cx, cy, a, b, depth, angle)
 
 
-def power_law_noise(
-    rng: np.random.Generator, shape: tuple[int, ...], beta: float
-) -> np.ndarray:
+def power_law_noise(rng: np.random.Generator, shape: tuple[int, ...], beta: float) -> np.ndarray:
     """Zero-mean unit-variance noise whose power spectrum falls as 1/f**beta (beta ~3 looks like
     breast parenchyma, ~2 like soft-tissue mottle)."""
     white = rng.standard_normal(shape, dtype=np.float32)
@@ -421,10 +409,7 @@ class NoiseBank:
         self.rng = rng
         self.shape = shape
         self.margin = margin
-        self.planes = [
-            correlated_noise(rng, (shape[0] + margin, shape[1] + margin))
-            for _ in range(planes)
-        ]
+        self.planes = [correlated_noise(rng, (shape[0] + margin, shape[1] + margin)) for _ in range(planes)]
 
     def draw(self) -> np.ndarray:
         plane = self.planes[int(self.rng.integers(len(self.planes)))]
@@ -432,13 +417,9 @@ class NoiseBank:
         return plane[row : row + self.shape[0], column : column + self.shape[1]]
 
 
-def interpolation_matrix(
-    targets: np.ndarray, origin: float, step: float, count: int
-) -> np.ndarray:
+def interpolation_matrix(targets: np.ndarray, origin: float, step: float, count: int) -> np.ndarray:
     """Linear-interpolation weights from a regular coarse axis to `targets` (rows: targets)."""
-    position = np.clip(
-        (np.asarray(targets, dtype=float) - origin) / step, 0.0, count - 1.000001
-    )
+    position = np.clip((np.asarray(targets, dtype=float) - origin) / step, 0.0, count - 1.000001)
     lower = np.floor(position).astype(int)
     fraction = position - lower
     matrix = np.zeros((len(position), count), dtype=FLOAT)
@@ -464,10 +445,7 @@ class SmoothField3D:
 
         self.lower = lower
         self.step = step
-        self.counts = tuple(
-            int(np.ceil((hi - lo) / step)) + 2
-            for lo, hi in zip(lower, upper, strict=True)
-        )
+        self.counts = tuple(int(np.ceil((hi - lo) / step)) + 2 for lo, hi in zip(lower, upper, strict=True))
         # Stored as (z, y, x).
         white = rng.standard_normal(self.counts[::-1]).astype(FLOAT)
         field = gaussian_filter(white, correlation_mm / step, mode="wrap")
@@ -488,26 +466,18 @@ class SmoothField3D:
             ((y - self.lower[1]) / self.step).ravel(),
             ((x - self.lower[0]) / self.step).ravel(),
         ]
-        return map_coordinates(
-            self.values, coordinates, order=1, mode="nearest"
-        ).reshape(x.shape)
+        return map_coordinates(self.values, coordinates, order=1, mode="nearest").reshape(x.shape)
 
     def plane(self, grid: Grid, z: float) -> np.ndarray:
         key = (id(grid.x), id(grid.y))
         if key not in self._matrices:
             self._matrices[key] = (
                 interpolation_matrix(grid.y, self.lower[1], self.step, self.counts[1]),
-                interpolation_matrix(
-                    grid.x, self.lower[0], self.step, self.counts[0]
-                ).T.copy(),
+                interpolation_matrix(grid.x, self.lower[0], self.step, self.counts[0]).T.copy(),
             )
         rows, columns = self._matrices[key]
-        position = float(
-            np.clip((z - self.lower[2]) / self.step, 0.0, self.counts[2] - 1.000001)
-        )
+        position = float(np.clip((z - self.lower[2]) / self.step, 0.0, self.counts[2] - 1.000001))
         index = int(position)
         fraction = position - index
-        coarse = (1.0 - fraction) * self.values[index] + fraction * self.values[
-            index + 1
-        ]
+        coarse = (1.0 - fraction) * self.values[index] + fraction * self.values[index + 1]
         return rows @ coarse @ columns

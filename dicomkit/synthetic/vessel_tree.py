@@ -36,9 +36,7 @@ def grow_tree(
     position = np.repeat(origin[None, :], len(directions), axis=0)
     direction = _unit(np.asarray(directions, dtype=float))
     radii = np.full(len(directions), radius)
-    lengths = np.full(len(directions), first_length) * rng.uniform(
-        0.8, 1.2, len(directions)
-    )
+    lengths = np.full(len(directions), first_length) * rng.uniform(0.8, 1.2, len(directions))
     planar = np.allclose(direction[:, 2], 0.0)
     starts, ends, start_radii, end_radii = [], [], [], []
     for _ in range(generations):
@@ -68,9 +66,7 @@ def grow_tree(
         random = rng.standard_normal((count, 3))
         if planar:
             random[:, 2] = 0.0
-        perpendicular = _unit(
-            random - (random * direction).sum(axis=1, keepdims=True) * direction
-        )
+        perpendicular = _unit(random - (random * direction).sum(axis=1, keepdims=True) * direction)
         outward = _unit(end - origin)
         children = []
         for sign, angle_scale, radius_scale in ((1.0, 1.0, 0.95), (-1.0, 1.3, 0.8)):
@@ -80,9 +76,7 @@ def grow_tree(
         position = np.concatenate([end, end])
         direction = np.concatenate([child for child, _ in children])
         radii = np.concatenate([radii * taper * scale for _, scale in children])
-        lengths = np.concatenate(
-            [lengths * shrink * rng.uniform(0.85, 1.15, count) for _ in children]
-        )
+        lengths = np.concatenate([lengths * shrink * rng.uniform(0.85, 1.15, count) for _ in children])
     if not starts:
         return Tubes.concatenate([])
     return Tubes(

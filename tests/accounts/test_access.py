@@ -32,7 +32,9 @@ def test_radiologist_sees_own_site_study_and_its_view_is_audited(client, suwon_r
     assert response.status_code == 200
     event = AuditEvent.objects.filter(action=AuditAction.STUDY_VIEWED).get()
     assert (event.user, event.source, event.study_uid) == (
-        suwon_radiologist, "10.1.2.3", suwon_study.study_instance_uid,
+        suwon_radiologist,
+        "10.1.2.3",
+        suwon_study.study_instance_uid,
     )
 
 
@@ -42,7 +44,11 @@ def test_other_site_radiologist_gets_403_an_audit_alert_and_an_empty_list(client
     assert client.get(reverse("worklist:study", args=[suwon_study.study_instance_uid])).status_code == 403
     assert not AuditEvent.objects.filter(action=AuditAction.STUDY_VIEWED).exists()
     denial = AuditEvent.objects.get(action=AuditAction.ACCESS_DENIED)
-    assert (denial.user, denial.study_uid, denial.success) == (icheon_radiologist, suwon_study.study_instance_uid, False)
+    assert (denial.user, denial.study_uid, denial.success) == (
+        icheon_radiologist,
+        suwon_study.study_instance_uid,
+        False,
+    )
 
 
 def test_an_unknown_study_is_a_404(client, suwon_radiologist, sites):

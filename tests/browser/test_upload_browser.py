@@ -42,10 +42,7 @@ class UploadPageTests(ChannelsLiveServerTestCase):
     def log_in(self):
         from accounts.models import Site
 
-        sites = [
-            Site.objects.create(code=code, name=code.title())
-            for code in ("ANSEONG", "ICHEON", "SUWON")
-        ]
+        sites = [Site.objects.create(code=code, name=code.title()) for code in ("ANSEONG", "ICHEON", "SUWON")]
         user = make_user("park.anseong", sites=sites[:1], all_sites=True)
         browser = Client()
         browser.force_login(user)
@@ -78,15 +75,11 @@ class UploadPageTests(ChannelsLiveServerTestCase):
         page.select_option("select[name=site]", "SUWON")
         page.set_input_files("#pick-files", files)
         summary = page.locator("#summary")
-        expect(summary).to_have_text(
-            "3 of 3 files: 2 stored, 0 already present, 1 refused", timeout=15_000
-        )
+        expect(summary).to_have_text("3 of 3 files: 2 stored, 0 already present, 1 refused", timeout=15_000)
         rows = page.locator("#results tbody tr")
         expect(rows).to_have_count(3)
         expect(rows.nth(0).locator("td.ok")).to_have_text("stored")
-        expect(rows.nth(1).locator("td.refused")).to_contain_text(
-            "refused: not a DICOM file"
-        )
+        expect(rows.nth(1).locator("td.refused")).to_contain_text("refused: not a DICOM file")
 
         # A drop without directory entries (as a synthetic drop is) goes through dataTransfer.files.
         ct = list(Path(get_testdata_file("CT_small.dcm")).read_bytes())
@@ -99,9 +92,7 @@ class UploadPageTests(ChannelsLiveServerTestCase):
             ct,
         )
         page.dispatch_event("#dropzone", "drop", {"dataTransfer": dropped})
-        expect(summary).to_have_text(
-            "1 of 1 files: 0 stored, 1 already present, 0 refused", timeout=15_000
-        )
+        expect(summary).to_have_text("1 of 1 files: 0 stored, 1 already present, 0 refused", timeout=15_000)
         expect(page.locator("#progress")).to_have_js_property("value", 1)
 
         folder = self.tmp_path / "study"
@@ -109,16 +100,12 @@ class UploadPageTests(ChannelsLiveServerTestCase):
         shutil.copy(get_testdata_file("CT_small.dcm"), folder / "series-1" / "IM0001")
         (folder / "DICOMDIR.txt").write_text("an index, not an image")
         page.set_input_files("#pick-folder", str(folder))
-        expect(summary).to_have_text(
-            "2 of 2 files: 0 stored, 1 already present, 1 refused", timeout=15_000
-        )
+        expect(summary).to_have_text("2 of 2 files: 0 stored, 1 already present, 1 refused", timeout=15_000)
         expect(page.locator("#results tbody")).to_contain_text("study/series-1/IM0001")
 
         SHOTS.mkdir(exist_ok=True)
         page.set_input_files("#pick-files", files)
-        expect(summary).to_have_text(
-            "3 of 3 files: 0 stored, 2 already present, 1 refused", timeout=15_000
-        )
+        expect(summary).to_have_text("3 of 3 files: 0 stored, 2 already present, 1 refused", timeout=15_000)
         page.screenshot(path=str(SHOTS / "upload.png"), full_page=True)
         assert Instance.objects.count() == 2
         assert set(Study.objects.values_list("site__code", flat=True)) == {"SUWON"}

@@ -87,9 +87,7 @@ def volume(study) -> tuple[np.ndarray, list[pydicom.Dataset]]:
         float(datasets[0].get("RescaleSlope", 1)),
         float(datasets[0].get("RescaleIntercept", 0)),
     )
-    return np.stack(
-        [d.pixel_array.astype(np.float32) * slope + intercept for d in datasets]
-    ), datasets
+    return np.stack([d.pixel_array.astype(np.float32) * slope + intercept for d in datasets]), datasets
 
 
 def voxel_mm(datasets) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -105,15 +103,9 @@ def voxel_mm(datasets) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def sphere_mean(image, coordinates, centre, inner: float, outer: float = 0.0) -> float:
     x, y, z = coordinates
     distance = np.sqrt(
-        (z[:, None, None] - centre[2]) ** 2
-        + (y[None, :, None] - centre[1]) ** 2
-        + (x[None, None, :] - centre[0]) ** 2
+        (z[:, None, None] - centre[2]) ** 2 + (y[None, :, None] - centre[1]) ** 2 + (x[None, None, :] - centre[0]) ** 2
     )
-    selected = (
-        (distance <= inner)
-        if not outer
-        else ((distance >= inner) & (distance <= outer))
-    )
+    selected = (distance <= inner) if not outer else ((distance >= inner) & (distance <= outer))
     return float(image[selected].mean())
 
 
@@ -127,9 +119,7 @@ def test_same_seed_gives_identical_bytes():
     ]
     for make in small:
         assert digest([make()]) == digest([make()])
-    assert digest([chest_xray(size=256, seed=5)]) != digest(
-        [chest_xray(size=256, seed=6)]
-    )
+    assert digest([chest_xray(size=256, seed=5)]) != digest([chest_xray(size=256, seed=6)])
 
 
 def test_catalogue_is_deterministic(catalogue):
@@ -157,9 +147,7 @@ def test_every_dataset_round_trips_with_its_pixels(catalogue):
     for study in catalogue:
         for dataset in study.datasets:
             read = pydicom.dcmread(io.BytesIO(encoded(dataset)))
-            assert (
-                read.file_meta.TransferSyntaxUID == pydicom.uid.ExplicitVRLittleEndian
-            )
+            assert read.file_meta.TransferSyntaxUID == pydicom.uid.ExplicitVRLittleEndian
             assert read.file_meta.MediaStorageSOPInstanceUID == read.SOPInstanceUID
             for keyword in REQUIRED:
                 assert keyword in read, f"{study.modality} lacks {keyword}"
@@ -181,9 +169,7 @@ def test_every_dataset_round_trips_with_its_pixels(catalogue):
 def test_catalogue_covers_every_area_at_every_site(catalogue):
     covered = {(study.site_code, study.clinical_area) for study in catalogue}
     assert covered == {
-        (site, area)
-        for site in ("SUWON", "ICHEON", "ANSEONG")
-        for area in ("lung", "breast", "stroke", "dementia")
+        (site, area) for site in ("SUWON", "ICHEON", "ANSEONG") for area in ("lung", "breast", "stroke", "dementia")
     }
     assert any(not study.lesions for study in catalogue), "a normal study"
     modalities = {study.modality for study in catalogue}
@@ -192,14 +178,10 @@ def test_catalogue_covers_every_area_at_every_site(catalogue):
 
 def test_catalogue_dates_are_relative_to_the_fixed_reference(catalogue):
     for study in catalogue:
-        when = datetime.strptime(
-            study.study_date + study.datasets[0].StudyTime[:6], "%Y%m%d%H%M%S"
-        )
+        when = datetime.strptime(study.study_date + study.datasets[0].StudyTime[:6], "%Y%m%d%H%M%S")
         assert when <= REFERENCE_DATETIME
         age = REFERENCE_DATETIME - when
-        assert age < timedelta(days=8) or timedelta(days=360) < age < timedelta(
-            days=372
-        )
+        assert age < timedelta(days=8) or timedelta(days=360) < age < timedelta(days=372)
 
 
 def test_catalogue_has_a_prior_mammogram_one_year_earlier(catalogue):
@@ -210,17 +192,13 @@ def test_catalogue_has_a_prior_mammogram_one_year_earlier(catalogue):
     pairs = [studies for studies in by_patient.values() if len(studies) == 2]
     assert len(pairs) == 1
     prior, current = sorted(pairs[0], key=lambda study: study.study_date)
-    gap = datetime.strptime(current.study_date, "%Y%m%d") - datetime.strptime(
-        prior.study_date, "%Y%m%d"
-    )
+    gap = datetime.strptime(current.study_date, "%Y%m%d") - datetime.strptime(prior.study_date, "%Y%m%d")
     assert timedelta(days=350) < gap < timedelta(days=380)
     # Same woman, same breast: the mass sits in the same place and has grown.
     assert [lesion.measure["laterality"] for lesion in prior.lesions] == [
         lesion.measure["laterality"] for lesion in current.lesions
     ]
-    assert prior.lesions[0].centre_voxel == pytest.approx(
-        current.lesions[0].centre_voxel, abs=1.0
-    )
+    assert prior.lesions[0].centre_voxel == pytest.approx(current.lesions[0].centre_voxel, abs=1.0)
     assert prior.lesions[0].diameter_mm < current.lesions[0].diameter_mm
 
 
@@ -229,14 +207,8 @@ def test_catalogue_has_one_person_at_two_sites_under_different_ids(catalogue):
     for study in catalogue:
         first = study.datasets[0]
         person = (str(first.PatientName), first.PatientBirthDate, first.PatientSex)
-        people.setdefault(person, set()).add(
-            (study.site_code, study.patient_id, first.IssuerOfPatientID)
-        )
-    shared = {
-        person: records
-        for person, records in people.items()
-        if len({site for site, _, _ in records}) > 1
-    }
+        people.setdefault(person, set()).add((study.site_code, study.patient_id, first.IssuerOfPatientID))
+    shared = {person: records for person, records in people.items() if len({site for site, _, _ in records}) > 1}
     assert len(shared) == 1
     records = next(iter(shared.values()))
     assert len({patient_id for _, patient_id, _ in records}) == len(records)
@@ -286,15 +258,11 @@ def test_chest_ct_geometry_and_nodules_are_where_the_truth_says():
     for nodule in study.lesions:
         assert nodule.kind == "lung_nodule" and 6.0 <= nodule.diameter_mm <= 20.0
         column, _, index = nodule.centre_voxel
-        assert coordinates[0][0] + column * float(
-            first.PixelSpacing[0]
-        ) == pytest.approx(nodule.centre_mm[0], abs=0.01)
+        assert coordinates[0][0] + column * float(first.PixelSpacing[0]) == pytest.approx(nodule.centre_mm[0], abs=0.01)
         assert datasets[round(index)].SOPInstanceUID == nodule.sop_instance_uid
         radius = nodule.diameter_mm / 2.0
         core = sphere_mean(hu, coordinates, nodule.centre_mm, max(radius * 0.5, 2.0))
-        lung = sphere_mean(
-            hu, coordinates, nodule.centre_mm, radius + 4.0, radius + 12.0
-        )
+        lung = sphere_mean(hu, coordinates, nodule.centre_mm, radius + 4.0, radius + 12.0)
         assert lung < -550.0, "nodules sit in aerated lung"
         assert core > lung + 350.0
     body = hu[:, hu.shape[1] // 2, :]
@@ -323,28 +291,17 @@ def test_brain_ct_haemorrhage_is_brighter_than_the_other_hemisphere():
 def test_brain_mri_atrophy_grade_enlarges_the_ventricles():
     mild = brain_mri_t1(slices=40, size=64, seed=2, atrophy_grade=1)
     severe = brain_mri_t1(slices=40, size=64, seed=2, atrophy_grade=3)
-    assert (
-        mild.datasets[0].SOPClassUID == "1.2.840.10008.5.1.4.1.1.4"
-        and mild.datasets[0].MRAcquisitionType == "3D"
-    )
+    assert mild.datasets[0].SOPClassUID == "1.2.840.10008.5.1.4.1.1.4" and mild.datasets[0].MRAcquisitionType == "3D"
     (mild_truth,), (severe_truth,) = mild.lesions, severe.lesions
-    assert (
-        mild_truth.kind == severe_truth.kind == "atrophy"
-        and mild_truth.sop_instance_uid is None
-    )
-    assert (
-        severe_truth.measure["ventricle_volume_ml"]
-        > 1.5 * mild_truth.measure["ventricle_volume_ml"]
-    )
+    assert mild_truth.kind == severe_truth.kind == "atrophy" and mild_truth.sop_instance_uid is None
+    assert severe_truth.measure["ventricle_volume_ml"] > 1.5 * mild_truth.measure["ventricle_volume_ml"]
     assert severe_truth.measure["atrophy_grade"] == 3
     # The pixels agree: more dark CSF around the ventricles' centre.
     signals = []
     for study in (mild, severe):
         signal, datasets = volume(study)
         coordinates = voxel_mm(datasets)
-        signals.append(
-            sphere_mean(signal, coordinates, study.lesions[0].centre_mm, 22.0)
-        )
+        signals.append(sphere_mean(signal, coordinates, study.lesions[0].centre_mm, 22.0))
     assert signals[1] < signals[0] - 30.0
     assert brain_mri_t1(slices=40, size=64, seed=2, atrophy_grade=0).lesions == []
 
@@ -367,16 +324,11 @@ def test_mammography_views_and_mass_truth(seed):
     assert {lesion.measure["view"] for lesion in study.lesions} == {"CC", "MLO"}
     spacing = float(study.datasets[0].PixelSpacing[0])
     for mass in study.lesions:
-        (dataset,) = [
-            d for d in study.datasets if d.SOPInstanceUID == mass.sop_instance_uid
-        ]
+        (dataset,) = [d for d in study.datasets if d.SOPInstanceUID == mass.sop_instance_uid]
         assert dataset.ImageLaterality == mass.measure["laterality"]
         pixels = dataset.pixel_array.astype(float)
         rows, columns = np.indices(pixels.shape)
-        distance = (
-            np.hypot(columns - mass.centre_voxel[0], rows - mass.centre_voxel[1])
-            * spacing
-        )
+        distance = np.hypot(columns - mass.centre_voxel[0], rows - mass.centre_voxel[1]) * spacing
         radius = mass.diameter_mm / 2.0
         assert (
             pixels[distance < radius * 0.5].mean()
@@ -400,20 +352,14 @@ def test_chest_xray_nodule_and_inverted_grey_site():
     assert 10.0 <= nodule.diameter_mm <= 25.0 and nodule.centre_mm is None
     spacing = float(dataset.PixelSpacing[0])
     rows, columns = np.indices(brightness.shape)
-    distance = (
-        np.hypot(columns - nodule.centre_voxel[0], rows - nodule.centre_voxel[1])
-        * spacing
-    )
+    distance = np.hypot(columns - nodule.centre_voxel[0], rows - nodule.centre_voxel[1]) * spacing
     radius = nodule.diameter_mm / 2.0
     assert (
         brightness[distance < radius * 0.5].mean()
         > brightness[(distance > radius * 1.5) & (distance < radius * 2.5)].mean()
     )
     normal = chest_xray(size=256, seed=8, site_code="SUWON", nodule=False)
-    assert (
-        normal.lesions == []
-        and normal.datasets[0].PhotometricInterpretation == "MONOCHROME2"
-    )
+    assert normal.lesions == [] and normal.datasets[0].PhotometricInterpretation == "MONOCHROME2"
 
 
 def test_public_api_names():
@@ -429,6 +375,4 @@ def test_public_api_names():
     ):
         assert hasattr(synthetic, name)
     assert len(catalogue_module.ENTRIES) >= 12
-    assert math.isclose(
-        float(chest_ct(slices=12, size=64, seed=1).datasets[0].SliceThickness), 25.0
-    )
+    assert math.isclose(float(chest_ct(slices=12, size=64, seed=1).datasets[0].SliceThickness), 25.0)

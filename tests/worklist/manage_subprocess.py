@@ -25,14 +25,8 @@ def child_database_url() -> str:
     return f"postgres://{credentials}@{host}{port}/{quote(database['NAME'], safe='')}"
 
 
-def run_manage(
-    *arguments: str, var_dir: Path, fault_at: str = "", timeout: float = 120
-) -> subprocess.CompletedProcess:
-    environment = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in ("INGEST_FAULT_AT", "TASKS_BACKEND")
-    }
+def run_manage(*arguments: str, var_dir: Path, fault_at: str = "", timeout: float = 120) -> subprocess.CompletedProcess:
+    environment = {key: value for key, value in os.environ.items() if key not in ("INGEST_FAULT_AT", "TASKS_BACKEND")}
     environment.update(
         DJANGO_SETTINGS_MODULE="config.settings",
         DATABASE_URL=child_database_url(),

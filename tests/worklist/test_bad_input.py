@@ -36,22 +36,14 @@ from worklist.safe_zip import CheckedZip, ZipLimits, ZipRefused
 
 pytestmark = pytest.mark.django_db
 
-PE_HEADER = (
-    b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00"
-    + bytes(48)
-    + b"PE\x00\x00"
-)
+PE_HEADER = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00" + bytes(48) + b"PE\x00\x00"
 PDF_FILE = b"%PDF-1.7\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
-SMALL_LIMITS = ZipLimits(
-    max_entries=10, max_member_bytes=1 << 20, max_total_bytes=4 << 20
-)
+SMALL_LIMITS = ZipLimits(max_entries=10, max_member_bytes=1 << 20, max_total_bytes=4 << 20)
 
 
 def archive_contents() -> list[str]:
     root = Path(settings.STORAGE_DIR)
-    return sorted(
-        str(path.relative_to(root)) for path in root.rglob("*") if path.is_file()
-    )
+    return sorted(str(path.relative_to(root)) for path in root.rglob("*") if path.is_file())
 
 
 def assert_nothing_stored() -> None:
@@ -146,9 +138,7 @@ def test_a_file_cut_inside_native_pixel_data_is_refused(sites):
 
 
 def test_a_file_cut_inside_encapsulated_pixel_data_is_refused(sites):
-    data = encapsulated_ct(
-        rows=8, columns=8, fragment=jpeg_header(width=8, height=8) + bytes(64)
-    )
+    data = encapsulated_ct(rows=8, columns=8, fragment=jpeg_header(width=8, height=8) + bytes(64))
     assert ingest(data[:-20], site=sites["SUWON"], source="test").code == "truncated"
     assert_nothing_stored()
 
@@ -169,9 +159,7 @@ def test_an_object_without_a_required_uid_is_refused(sites, keyword):
     assert_nothing_stored()
 
 
-@pytest.mark.parametrize(
-    "keyword", ["SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID"]
-)
+@pytest.mark.parametrize("keyword", ["SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID"])
 @pytest.mark.parametrize(
     "value, code",
     [
@@ -183,18 +171,13 @@ def test_an_object_without_a_required_uid_is_refused(sites, keyword):
     ],
     ids=["traversal", "70-characters", "slash-dot-dot", "letters", "empty"],
 )
-def test_uids_that_are_not_uids_are_refused_and_never_become_paths(
-    sites, tmp_path, keyword, value, code
-):
+def test_uids_that_are_not_uids_are_refused_and_never_become_paths(sites, tmp_path, keyword, value, code):
     dataset = ct_dataset()
     dataset[keyword] = DataElement(dataset.data_element(keyword).tag, "UI", value)
     result = ingest(bare_dataset(dataset), site=sites["SUWON"], source="test")
     assert (result.outcome, result.code) == ("refused", code)
     assert_nothing_stored()
-    assert (
-        not (tmp_path / "etc").exists()
-        and not (Path(settings.STORAGE_DIR).parent / "etc").exists()
-    )
+    assert not (tmp_path / "etc").exists() and not (Path(settings.STORAGE_DIR).parent / "etc").exists()
 
 
 def test_the_archive_key_is_the_content_digest_not_a_dataset_value(sites):
@@ -202,11 +185,7 @@ def test_the_archive_key_is_the_content_digest_not_a_dataset_value(sites):
     instance = store(part10(dataset), sites)
     stored = archive_files.path_of(instance.file_key).read_bytes()
     digest = hashlib.sha256(stored).hexdigest()
-    assert (
-        instance.file_key
-        == archive_files.key_for(digest)
-        == f"{digest[:2]}/{digest[2:4]}/{digest}.dcm"
-    )
+    assert instance.file_key == archive_files.key_for(digest) == f"{digest[:2]}/{digest[2:4]}/{digest}.dcm"
     assert archive_contents() == [instance.file_key]
     for value in (dataset.SOPInstanceUID, dataset.StudyInstanceUID, dataset.PatientID):
         assert value not in instance.file_key
@@ -240,9 +219,7 @@ def test_absurd_native_dimensions_are_refused_before_any_decode(sites):
 
 
 def test_absurd_encapsulated_dimensions_are_refused_before_any_decode(sites):
-    data = encapsulated_ct(
-        rows=65535, columns=65535, fragment=jpeg_header(width=65535, height=65535)
-    )
+    data = encapsulated_ct(rows=65535, columns=65535, fragment=jpeg_header(width=65535, height=65535))
     assert ingest(data, site=sites["SUWON"], source="test").code == "too_large"
     assert_nothing_stored()
 
@@ -250,20 +227,14 @@ def test_absurd_encapsulated_dimensions_are_refused_before_any_decode(sites):
 def test_a_codestream_larger_than_its_dataset_says_is_flagged_without_decoding(
     monkeypatch,
 ):
-    data = encapsulated_ct(
-        rows=8, columns=8, fragment=jpeg_header(width=65535, height=65535)
-    )
+    data = encapsulated_ct(rows=8, columns=8, fragment=jpeg_header(width=65535, height=65535))
 
     def no_decoding(*args, **kwargs):
-        raise AssertionError(
-            "the codec must not see a codestream bigger than the dataset"
-        )
+        raise AssertionError("the codec must not see a codestream bigger than the dataset")
 
     monkeypatch.setattr("dicomkit.pixel_check.pixel_array", no_decoding)
     problem = decode_problem(data)
-    assert problem.startswith(
-        "declared syntax does not match the data: the JPEG header says 65535x65535"
-    )
+    assert problem.startswith("declared syntax does not match the data: the JPEG header says 65535x65535")
 
 
 def test_pixel_data_in_another_syntax_than_declared_is_flagged():
@@ -274,16 +245,12 @@ def test_pixel_data_in_another_syntax_than_declared_is_flagged():
 
 
 def test_short_pixel_data_is_stored_and_flagged_at_ingest(sites):
-    instance = store(
-        part10(ct_dataset(rows=8, columns=8, pixel_bytes=bytes(100))), sites
-    )
+    instance = store(part10(ct_dataset(rows=8, columns=8, pixel_bytes=bytes(100))), sites)
     assert instance.pixel_problem == "Pixel Data is 100 bytes, 128 expected for 8x8x1"
     assert instance.pixels_checked
 
 
-def test_long_pixel_data_is_stored_and_flagged_by_the_decode_check(
-    sites, django_capture_on_commit_callbacks
-):
+def test_long_pixel_data_is_stored_and_flagged_by_the_decode_check(sites, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         result = ingest(
             part10(ct_dataset(rows=8, columns=8, pixel_bytes=bytes(200))),
@@ -293,15 +260,10 @@ def test_long_pixel_data_is_stored_and_flagged_by_the_decode_check(
     assert result.outcome == "stored" and callbacks
     instance = Instance.objects.get(pk=result.instance_id)
     assert instance.pixels_checked
-    assert (
-        instance.pixel_problem
-        == "Pixel Data is 200 bytes, 128 expected for 8x8x1 (extra data)"
-    )
+    assert instance.pixel_problem == "Pixel Data is 200 bytes, 128 expected for 8x8x1 (extra data)"
 
 
-def test_odd_length_pixel_data_with_its_padding_byte_is_fine(
-    sites, django_capture_on_commit_callbacks
-):
+def test_odd_length_pixel_data_with_its_padding_byte_is_fine(sites, django_capture_on_commit_callbacks):
     dataset = ct_dataset(rows=3, columns=3, pixel_bytes=bytes(9))
     dataset.BitsAllocated, dataset.BitsStored, dataset.HighBit = 8, 8, 7
     with django_capture_on_commit_callbacks(execute=True):
@@ -430,9 +392,7 @@ def forbid_extraction(monkeypatch) -> None:
         "total-inflated-size",
     ],
 )
-def test_unsafe_zip_archives_are_refused_before_anything_is_extracted(
-    monkeypatch, entries, symlinks, code
-):
+def test_unsafe_zip_archives_are_refused_before_anything_is_extracted(monkeypatch, entries, symlinks, code):
     archive = zip_of(entries, symlinks=symlinks)
     forbid_extraction(monkeypatch)
     with pytest.raises(ZipRefused) as refusal:
@@ -451,11 +411,7 @@ def test_overlapping_zip_entries_are_refused_as_a_bomb(monkeypatch):
 def test_a_zip_inside_a_zip_is_read_but_one_level_deeper_is_refused():
     dicom = part10(ct_dataset())
     inner = zip_of({"image.dcm": dicom})
-    members = list(
-        CheckedZip(
-            zip_of({"inner.zip": inner, "top.dcm": dicom}), SMALL_LIMITS
-        ).members()
-    )
+    members = list(CheckedZip(zip_of({"inner.zip": inner, "top.dcm": dicom}), SMALL_LIMITS).members())
     assert [(member.name, member.data == dicom) for member in members] == [
         ("inner.zip!image.dcm", True),
         ("top.dcm", True),
@@ -465,9 +421,7 @@ def test_a_zip_inside_a_zip_is_read_but_one_level_deeper_is_refused():
     assert refusal.value.code == "zip_nested"
 
 
-def test_zip_members_are_read_into_memory_and_never_written_under_their_names(
-    tmp_path, monkeypatch
-):
+def test_zip_members_are_read_into_memory_and_never_written_under_their_names(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     archive = zip_of({"evil name.dcm": b"data", "folder/x.dcm": b"more"})
     members = list(CheckedZip(archive, SMALL_LIMITS).members())
@@ -503,4 +457,7 @@ def test_a_genuine_deflated_file_is_stored(sites):
     from pydicom.uid import DeflatedExplicitVRLittleEndian
 
     dataset = ct_dataset(rows=8, columns=8, pixel_bytes=bytes(128))
-    assert ingest(part10(dataset, transfer_syntax=DeflatedExplicitVRLittleEndian), site=sites["SUWON"], source="t").outcome == "stored"
+    assert (
+        ingest(part10(dataset, transfer_syntax=DeflatedExplicitVRLittleEndian), site=sites["SUWON"], source="t").outcome
+        == "stored"
+    )

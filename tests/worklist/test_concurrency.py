@@ -41,11 +41,7 @@ def assert_one_copy(sent: int) -> None:
     root = Path(settings.STORAGE_DIR)
     keys = {str(path.relative_to(root)) for path in root.glob("??/??/*.dcm")}
     assert set(Instance.objects.values_list("file_key", flat=True)) == keys
-    assert (
-        Instance.objects.values("sop_instance_uid").distinct().count()
-        == len(keys)
-        == sent
-    )
+    assert Instance.objects.values("sop_instance_uid").distinct().count() == len(keys) == sent
     assert Patient.objects.count() == 1
     study = Study.objects.get()
     assert (study.instance_count, study.series_count, study.modalities) == (
@@ -53,9 +49,7 @@ def assert_one_copy(sent: int) -> None:
         len(SERIES_UIDS),
         "CT",
     )
-    assert sorted(Series.objects.values_list("instance_count", flat=True)) == [
-        PER_SERIES
-    ] * len(SERIES_UIDS)
+    assert sorted(Series.objects.values_list("instance_count", flat=True)) == [PER_SERIES] * len(SERIES_UIDS)
 
 
 def test_the_same_study_ingested_by_several_threads_at_once_is_stored_once(sites):
@@ -74,18 +68,14 @@ def test_the_same_study_ingested_by_several_threads_at_once_is_stored_once(sites
             connection.close()
 
     with ThreadPoolExecutor(WORKERS) as pool:
-        outcomes = [
-            outcome for result in pool.map(worker, range(WORKERS)) for outcome in result
-        ]
+        outcomes = [outcome for result in pool.map(worker, range(WORKERS)) for outcome in result]
 
     assert outcomes.count("stored") == len(files)
     assert outcomes.count("already_present") == len(files) * (WORKERS - 1)
     assert_one_copy(len(files))
 
 
-def test_the_same_folder_imported_by_three_processes_at_once_is_stored_once(
-    sites, tmp_path
-):
+def test_the_same_folder_imported_by_three_processes_at_once_is_stored_once(sites, tmp_path):
     folder = tmp_path / "study"
     folder.mkdir()
     files = study_files()
@@ -101,11 +91,6 @@ def test_the_same_folder_imported_by_three_processes_at_once_is_stored_once(
     for run in runs:
         assert run.returncode == 0, run.stderr
         assert "failed" not in run.stdout
-    stored = sum(
-        int(line.split()[1])
-        for run in runs
-        for line in run.stdout.splitlines()
-        if "stored" in line
-    )
+    stored = sum(int(line.split()[1]) for run in runs for line in run.stdout.splitlines() if "stored" in line)
     assert stored == len(files)
     assert_one_copy(len(files))

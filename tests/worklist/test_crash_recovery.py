@@ -56,9 +56,7 @@ def assert_index_and_archive_agree() -> None:
 
 
 @pytest.mark.parametrize("fault_point", sorted(LEFT_BEHIND))
-def test_an_import_killed_at_each_step_is_repaired_and_imports_again_once(
-    sites, series_folder, tmp_path, fault_point
-):
+def test_an_import_killed_at_each_step_is_repaired_and_imports_again_once(sites, series_folder, tmp_path, fault_point):
     killed = run_manage(
         "import_dicom",
         str(series_folder),
@@ -85,9 +83,7 @@ def test_an_import_killed_at_each_step_is_repaired_and_imports_again_once(
     assert report.rows_without_file == 0
     assert_index_and_archive_agree()
 
-    again = run_manage(
-        "import_dicom", str(series_folder), "--site", "SUWON", var_dir=tmp_path
-    )
+    again = run_manage("import_dicom", str(series_folder), "--site", "SUWON", var_dir=tmp_path)
     assert again.returncode == 0, again.stderr
     assert f"  stored            {SERIES_SIZE - rows:6d}" in again.stdout
     assert f"  already present   {rows:6d}" in again.stdout
@@ -105,9 +101,7 @@ def test_an_import_killed_at_each_step_is_repaired_and_imports_again_once(
     )
 
 
-def test_archive_check_reports_the_leftovers_and_repairs_them(
-    sites, series_folder, tmp_path
-):
+def test_archive_check_reports_the_leftovers_and_repairs_them(sites, series_folder, tmp_path):
     killed = run_manage(
         "import_dicom",
         str(series_folder),
@@ -123,26 +117,17 @@ def test_archive_check_reports_the_leftovers_and_repairs_them(
     assert "orphan files              1" in stdout.getvalue()
 
     young = io.StringIO()
-    call_command(
-        "archive_check", "--repair", stdout=young
-    )  # default age: the file may be in use
+    call_command("archive_check", "--repair", stdout=young)  # default age: the file may be in use
     assert "removed 0 temporary and 0 orphan files" in young.getvalue()
 
     repaired = io.StringIO()
     call_command("archive_check", "--repair", "--older-than", "0", stdout=repaired)
     assert "removed 0 temporary and 1 orphan files" in repaired.getvalue()
-    call_command(
-        "archive_check", "--older-than", "0", stdout=io.StringIO()
-    )  # clean: no error
+    call_command("archive_check", "--older-than", "0", stdout=io.StringIO())  # clean: no error
 
 
 def test_archive_check_names_rows_whose_file_is_gone(sites, series_folder, tmp_path):
-    assert (
-        run_manage(
-            "import_dicom", str(series_folder), "--site", "SUWON", var_dir=tmp_path
-        ).returncode
-        == 0
-    )
+    assert run_manage("import_dicom", str(series_folder), "--site", "SUWON", var_dir=tmp_path).returncode == 0
     lost = Instance.objects.order_by("id").first()
     archive_files.remove(lost.file_key)
     stdout = io.StringIO()

@@ -24,8 +24,9 @@ def test_setup_demo_builds_a_complete_demo_once(settings, tmp_path, capsys):
     assert User.objects.get(username="admin").is_superuser
 
     areas_by_site = set(Study.objects.exclude(clinical_area="other").values_list("site__code", "clinical_area"))
-    assert areas_by_site == {(site, area) for site in ("SUWON", "ICHEON", "ANSEONG")
-                             for area in ("lung", "breast", "stroke", "dementia")}
+    assert areas_by_site == {
+        (site, area) for site in ("SUWON", "ICHEON", "ANSEONG") for area in ("lung", "breast", "stroke", "dementia")
+    }
     prior = Study.objects.filter(clinical_area="breast").order_by("study_date").first()
     assert prior.status == StudyStatus.READ and prior.read_by.username == "rad.suwon"
     assert Study.objects.filter(patient__name__contains="김").exists()

@@ -41,12 +41,8 @@ def export_folder(tmp_path):
     (folder / "notes.txt").write_text("scanned by the night shift\n")
     (folder / "DATA" / "cut.dcm").write_bytes(images[3][:-10])
     inner = zip_of({"IM5.dcm": images[5]})
-    (folder / "more.zip").write_bytes(
-        zip_of({"IM4.dcm": images[4], "nested/inner.zip": inner})
-    )
-    (folder / "evil.zip").write_bytes(
-        zip_of({"ok.dcm": images[0], "../../escape.dcm": images[1]})
-    )
+    (folder / "more.zip").write_bytes(zip_of({"IM4.dcm": images[4], "nested/inner.zip": inner}))
+    (folder / "evil.zip").write_bytes(zip_of({"ok.dcm": images[0], "../../escape.dcm": images[1]}))
     (folder / "link.dcm").symlink_to(folder / "DATA" / "S1" / "IM0")
     (folder / "linked-folder").symlink_to(folder / "DATA")
     return folder
@@ -54,9 +50,7 @@ def export_folder(tmp_path):
 
 def import_dicom(*arguments: str, stderr: io.StringIO | None = None) -> str:
     stdout = io.StringIO()
-    call_command(
-        "import_dicom", *arguments, stdout=stdout, stderr=stderr or io.StringIO()
-    )
+    call_command("import_dicom", *arguments, stdout=stdout, stderr=stderr or io.StringIO())
     return stdout.getvalue()
 
 
@@ -66,9 +60,7 @@ class Terminal(io.StringIO):
 
 
 @pytest.mark.django_db
-def test_a_folder_import_stores_reads_zips_and_reports_refusals_by_reason(
-    sites, export_folder
-):
+def test_a_folder_import_stores_reads_zips_and_reports_refusals_by_reason(sites, export_folder):
     output = import_dicom(str(export_folder), "--site", "SUWON")
 
     assert Instance.objects.count() == 5  # IM0-2 in the folder, IM4 and the nested IM5
@@ -108,14 +100,10 @@ def test_a_second_import_finds_everything_already_present(sites, export_folder):
 
 
 @pytest.mark.django_db
-def test_a_zip_file_given_directly_is_imported_with_member_names_in_the_listing(
-    sites, tmp_path
-):
+def test_a_zip_file_given_directly_is_imported_with_member_names_in_the_listing(sites, tmp_path):
     images = series_files(2)
     archive = tmp_path / "study.zip"
-    archive.write_bytes(
-        zip_of({"a/IM1.dcm": images[0], "a/IM2.dcm": images[1], "a/readme.txt": b"hi"})
-    )
+    archive.write_bytes(zip_of({"a/IM1.dcm": images[0], "a/IM2.dcm": images[1], "a/readme.txt": b"hi"}))
     output = import_dicom(str(archive), "--site", "ICHEON", "--verbose")
     assert Instance.objects.count() == 2
     assert Study.objects.get().site.code == "ICHEON"
@@ -150,15 +138,11 @@ def test_the_run_writes_one_audit_row_with_the_counts(sites, export_folder):
 
 
 @pytest.mark.django_db
-def test_an_unknown_site_or_a_missing_path_stops_before_anything_is_read(
-    sites, export_folder
-):
+def test_an_unknown_site_or_a_missing_path_stops_before_anything_is_read(sites, export_folder):
     with pytest.raises(CommandError, match="unknown site 'BUSAN'"):
         import_dicom(str(export_folder), "--site", "BUSAN")
     with pytest.raises(CommandError, match="not found"):
-        import_dicom(
-            str(export_folder), str(export_folder / "missing"), "--site", "SUWON"
-        )
+        import_dicom(str(export_folder), str(export_folder / "missing"), "--site", "SUWON")
     assert Instance.objects.count() == 0 and not AuditEvent.objects.exists()
 
 
@@ -169,23 +153,15 @@ def test_a_terminal_gets_a_progress_bar_unless_quiet(sites, export_folder):
     assert "\r[" in terminal.getvalue() and "9/9 files" in terminal.getvalue()
 
     quiet_terminal = Terminal()
-    import_dicom(
-        str(export_folder), "--site", "SUWON", "--quiet", stderr=quiet_terminal
-    )
+    import_dicom(str(export_folder), "--site", "SUWON", "--quiet", stderr=quiet_terminal)
     assert quiet_terminal.getvalue() == ""
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_command_run_as_a_process_prints_a_summary_and_no_progress_bar_into_a_pipe(
-    sites, export_folder, tmp_path
-):
-    completed = run_manage(
-        "import_dicom", str(export_folder), "--site", "SUWON", var_dir=tmp_path
-    )
+def test_the_command_run_as_a_process_prints_a_summary_and_no_progress_bar_into_a_pipe(sites, export_folder, tmp_path):
+    completed = run_manage("import_dicom", str(export_folder), "--site", "SUWON", var_dir=tmp_path)
     assert completed.returncode == 0, completed.stderr
     assert "  stored                 5" in completed.stdout
     assert "\r" not in completed.stderr and "files" not in completed.stderr
     assert Instance.objects.count() == 5
-    assert os.path.exists(
-        export_folder / "notes.txt"
-    )  # files are read in place, never moved
+    assert os.path.exists(export_folder / "notes.txt")  # files are read in place, never moved

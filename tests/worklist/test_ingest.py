@@ -1,9 +1,9 @@
 import pytest
 from pydicom.data import get_testdata_file
 
+from worklist import archive_files
 from worklist.ingest import ingest
 from worklist.models import Instance, Study
-from worklist import archive_files
 
 pytestmark = pytest.mark.django_db
 

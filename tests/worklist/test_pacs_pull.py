@@ -28,9 +28,7 @@ def ct_slices(count: int) -> list[bytes]:
     slices = [original]
     for number in range(2, count + 1):
         dataset = pydicom.dcmread(io.BytesIO(original))
-        dataset.SOPInstanceUID = generate_uid(
-            entropy_srcs=["readingws-test-slice", str(number)]
-        )
+        dataset.SOPInstanceUID = generate_uid(entropy_srcs=["readingws-test-slice", str(number)])
         dataset.file_meta.MediaStorageSOPInstanceUID = dataset.SOPInstanceUID
         dataset.InstanceNumber = number
         out = io.BytesIO()
@@ -59,16 +57,12 @@ def pacs(orthanc, settings, sites):
 
 @pytest.fixture
 def pacs_down(settings, sites):
-    settings.PACS_DICOMWEB_URL = (
-        f"http://127.0.0.1:{free_port()}/dicom-web"  # nobody listens there
-    )
+    settings.PACS_DICOMWEB_URL = f"http://127.0.0.1:{free_port()}/dicom-web"  # nobody listens there
     settings.PACS_SITE = "ANSEONG"
 
 
 def archived_digest(instance: Instance) -> str:
-    return hashlib.sha256(
-        archive_files.path_of(instance.file_key).read_bytes()
-    ).hexdigest()
+    return hashlib.sha256(archive_files.path_of(instance.file_key).read_bytes()).hexdigest()
 
 
 # --- search -------------------------------------------------------------------------------------
@@ -83,9 +77,7 @@ def test_search_by_patient_id_finds_the_study(pacs):
         dt.date(2004, 1, 19),
     )
     assert study.instance_count == 3
-    assert (
-        study.patient_name
-    )  # shown on the page; never searched by (Orthanc 1.10 and ^ or *)
+    assert study.patient_name  # shown on the page; never searched by (Orthanc 1.10 and ^ or *)
     event = AuditEvent.objects.get(action=AuditAction.PACS_QUERIED)
     assert (event.detail["criteria"], event.detail["results"]) == (["PatientID"], 1)
 
@@ -96,12 +88,9 @@ def test_search_by_dates_and_modality(pacs):
         pacs["ct_study"],
         pacs["mr_study"],
     }
-    assert [
-        study.modalities
-        for study in search_pacs(
-            study_date_range=(dt.date(2004, 1, 1), None), modality="mr"
-        )
-    ] == ["MR"]
+    assert [study.modalities for study in search_pacs(study_date_range=(dt.date(2004, 1, 1), None), modality="mr")] == [
+        "MR"
+    ]
     assert search_pacs(study_date_range=(None, dt.date(2003, 12, 31))) == []
 
 
@@ -124,12 +113,8 @@ def test_pull_stores_every_instance_with_the_bytes_the_pacs_holds(pacs, sites):
     )
     study = Study.objects.get(study_instance_uid=pacs["ct_study"])
     assert (study.site.code, study.instance_count) == ("ANSEONG", 3)
-    expected = {
-        hashlib.sha256(bytes(128) + data[128:]).hexdigest() for data in pacs["ct"]
-    }
-    assert {
-        archived_digest(instance) for instance in Instance.objects.all()
-    } == expected
+    expected = {hashlib.sha256(bytes(128) + data[128:]).hexdigest() for data in pacs["ct"]}
+    assert {archived_digest(instance) for instance in Instance.objects.all()} == expected
     assert set(Instance.objects.values_list("source", flat=True)) == {"pacs"}
     event = AuditEvent.objects.get(action=AuditAction.INSTANCES_IMPORTED)
     assert (event.study_uid, event.success, event.detail["stored"]) == (
@@ -151,10 +136,7 @@ def test_pull_keeps_the_compressed_transfer_syntax(pacs, sites):
     assert result.stored == 1
     instance = Instance.objects.get()
     assert instance.transfer_syntax_uid == JPEG2000_LOSSLESS
-    assert (
-        archived_digest(instance)
-        == hashlib.sha256(bytes(128) + pacs["mr"][128:]).hexdigest()
-    )
+    assert archived_digest(instance) == hashlib.sha256(bytes(128) + pacs["mr"][128:]).hexdigest()
 
 
 def test_pull_of_a_study_held_for_another_site_is_refused(pacs, sites):
@@ -251,9 +233,7 @@ def test_page_searches_and_pulls_with_htmx(pacs, hub_radiologist):
     found = browser.get("/pacs/", {"patient_id": "1CT1"}, HTTP_HX_REQUEST="true")
     assert found.status_code == 200
     assert pacs["ct_study"] in found.text and "<html" not in found.text
-    pulled = browser.post(
-        "/pacs/pull/", {"study_uid": pacs["ct_study"]}, HTTP_HX_REQUEST="true"
-    )
+    pulled = browser.post("/pacs/pull/", {"study_uid": pacs["ct_study"]}, HTTP_HX_REQUEST="true")
     assert "3 stored, 0 already present, 0 refused" in pulled.text
     assert f"/studies/{pacs['ct_study']}/" in pulled.text
     assert Study.objects.get().site.code == "ANSEONG"
@@ -268,9 +248,7 @@ def test_page_without_htmx_renders_whole(pacs, hub_radiologist):
 
 
 def test_page_asks_for_a_criterion(pacs, hub_radiologist):
-    answer = logged_in(hub_radiologist).get(
-        "/pacs/", {"patient_id": ""}, HTTP_HX_REQUEST="true"
-    )
+    answer = logged_in(hub_radiologist).get("/pacs/", {"patient_id": ""}, HTTP_HX_REQUEST="true")
     assert answer.status_code == 200
     assert not AuditEvent.objects.filter(action=AuditAction.PACS_QUERIED).exists()
 
@@ -279,26 +257,17 @@ def test_page_shows_a_pacs_that_is_down_without_failing(pacs_down, hub_radiologi
     browser = logged_in(hub_radiologist)
     found = browser.get("/pacs/", {"patient_id": "1CT1"})
     assert found.status_code == 200 and "the PACS cannot be reached" in found.text
-    pulled = browser.post(
-        "/pacs/pull/", {"study_uid": "1.2.3.4"}, HTTP_HX_REQUEST="true"
-    )
+    pulled = browser.post("/pacs/pull/", {"study_uid": "1.2.3.4"}, HTTP_HX_REQUEST="true")
     assert pulled.status_code == 200 and "the PACS cannot be reached" in pulled.text
 
 
 def test_radiologist_of_another_site_may_not_use_the_pacs(pacs, suwon_radiologist):
     browser = logged_in(suwon_radiologist)
     assert browser.get("/pacs/", {"patient_id": "1CT1"}).status_code == 403
-    assert (
-        browser.post("/pacs/pull/", {"study_uid": pacs["ct_study"]}).status_code == 403
-    )
+    assert browser.post("/pacs/pull/", {"study_uid": pacs["ct_study"]}).status_code == 403
     assert not Study.objects.exists()
     assert not AuditEvent.objects.filter(action=AuditAction.PACS_QUERIED).exists()
 
 
 def test_data_steward_may_not_pull(pacs, data_steward):
-    assert (
-        logged_in(data_steward)
-        .post("/pacs/pull/", {"study_uid": pacs["ct_study"]})
-        .status_code
-        == 403
-    )
+    assert logged_in(data_steward).post("/pacs/pull/", {"study_uid": pacs["ct_study"]}).status_code == 403

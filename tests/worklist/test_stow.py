@@ -31,17 +31,13 @@ def uids(data: bytes) -> tuple[str, str, str]:
 
 def with_invalid_sop_uid(data: bytes) -> bytes:
     sop_uid = uids(data)[2].encode()
-    return data.replace(
-        sop_uid, b"x" * len(sop_uid)
-    )  # same length, so the file stays whole
+    return data.replace(sop_uid, b"x" * len(sop_uid))  # same length, so the file stays whole
 
 
 def another_slice(data: bytes) -> bytes:
     """The same study and series with a new SOP Instance UID."""
     dataset = pydicom.dcmread(io.BytesIO(data))
-    dataset.SOPInstanceUID = dataset.file_meta.MediaStorageSOPInstanceUID = (
-        generate_uid()
-    )
+    dataset.SOPInstanceUID = dataset.file_meta.MediaStorageSOPInstanceUID = generate_uid()
     out = io.BytesIO()
     dataset.save_as(out)
     return out.getvalue()
@@ -49,11 +45,7 @@ def another_slice(data: bytes) -> bytes:
 
 def multipart_body(*contents: bytes) -> bytes:
     parts = b"".join(
-        b"\r\n--"
-        + BOUNDARY.encode()
-        + b"\r\nContent-Type: application/dicom\r\n\r\n"
-        + content
-        for content in contents
+        b"\r\n--" + BOUNDARY.encode() + b"\r\nContent-Type: application/dicom\r\n\r\n" + content for content in contents
     )
     return parts + b"\r\n--" + BOUNDARY.encode() + b"--"
 
@@ -105,17 +97,12 @@ def imports() -> list[AuditEvent]:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_dicomweb_client_stores_instances_with_a_bearer_token(
-    live_server, suwon_radiologist
-):
+def test_dicomweb_client_stores_instances_with_a_bearer_token(live_server, suwon_radiologist):
     client = DICOMwebClient(
         url=live_server.url + "/dicomweb",
         headers={"Authorization": f"Bearer {token_for(suwon_radiologist)}"},
     )
-    datasets = [
-        pydicom.dcmread(get_testdata_file(name))
-        for name in ("CT_small.dcm", "MR_small.dcm")
-    ]
+    datasets = [pydicom.dcmread(get_testdata_file(name)) for name in ("CT_small.dcm", "MR_small.dcm")]
     answer = client.store_instances(datasets)
     stored = {item.ReferencedSOPInstanceUID for item in answer.ReferencedSOPSequence}
     assert stored == {dataset.SOPInstanceUID for dataset in datasets}
@@ -132,27 +119,19 @@ def test_dicomweb_client_stores_instances_with_a_bearer_token(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_dicomweb_client_gets_the_failed_sop_sequence_of_a_partial_failure(
-    live_server, suwon_radiologist
-):
+def test_dicomweb_client_gets_the_failed_sop_sequence_of_a_partial_failure(live_server, suwon_radiologist):
     client = DICOMwebClient(
         url=live_server.url + "/dicomweb",
         headers={"Authorization": f"Bearer {token_for(suwon_radiologist)}"},
     )
     good = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
     foreign = pydicom.dcmread(get_testdata_file("MR_small.dcm"))
-    answer = client.store_instances(
-        [good, foreign], study_instance_uid=good.StudyInstanceUID
-    )
-    assert [item.ReferencedSOPInstanceUID for item in answer.ReferencedSOPSequence] == [
-        good.SOPInstanceUID
-    ]
+    answer = client.store_instances([good, foreign], study_instance_uid=good.StudyInstanceUID)
+    assert [item.ReferencedSOPInstanceUID for item in answer.ReferencedSOPSequence] == [good.SOPInstanceUID]
     (failure,) = answer.FailedSOPSequence
     assert failure.ReferencedSOPInstanceUID == foreign.SOPInstanceUID
     assert failure.FailureReason == 0xA900
-    assert list(Instance.objects.values_list("sop_instance_uid", flat=True)) == [
-        good.SOPInstanceUID
-    ]
+    assert list(Instance.objects.values_list("sop_instance_uid", flat=True)) == [good.SOPInstanceUID]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -171,9 +150,7 @@ def test_anonymous_dicomweb_client_gets_401(live_server, sites):
 
 
 @pytest.mark.filterwarnings("ignore:Invalid value for VR UI")
-def test_mixed_good_and_bad_parts_give_202_with_the_failures_in_order(
-    client, suwon_radiologist
-):
+def test_mixed_good_and_bad_parts_give_202_with_the_failures_in_order(client, suwon_radiologist):
     ct = sample("CT_small.dcm")
     _, ct_class, ct_instance = uids(ct)
     bad_uid = with_invalid_sop_uid(sample("MR_small.dcm"))
@@ -199,15 +176,9 @@ def test_mixed_good_and_bad_parts_give_202_with_the_failures_in_order(
     assert [value(item, "00081197") for item in failures] == [0xC000, 0xC000, 0xC000]
     assert value(failures[0], "00081155") is None  # unreadable: no UIDs to name
     assert Instance.objects.count() == 1
-    assert (
-        len(archived_files()) == 1
-    )  # nothing left behind by the bad parts, temporary files included
+    assert len(archived_files()) == 1  # nothing left behind by the bad parts, temporary files included
     (event,) = imports()
-    assert (
-        event.detail["refused"] == 3
-        and event.detail["stored"] == 1
-        and not event.success
-    )
+    assert event.detail["refused"] == 3 and event.detail["stored"] == 1 and not event.success
     assert [refusal["part"] for refusal in event.detail["refused_parts"]] == [2, 3, 4]
 
 
@@ -222,9 +193,7 @@ def test_already_present_counts_as_stored(client, suwon_radiologist):
 
 
 def test_nothing_stored_gives_409(client, suwon_radiologist):
-    response = post(
-        client, b"not dicom", b"\x08\x00junk", token=token_for(suwon_radiologist)
-    )
+    response = post(client, b"not dicom", b"\x08\x00junk", token=token_for(suwon_radiologist))
     assert response.status_code == 409
     assert len(failed_items(response.json())) == 2
     assert not Instance.objects.exists()
@@ -260,27 +229,15 @@ def test_study_scoped_url_refuses_a_part_of_another_study(client, suwon_radiolog
     assert response.status_code == 202
     refused = response.json()["instances"][1]
     assert (refused["outcome"], refused["code"]) == ("refused", "wrong_study")
-    assert list(Study.objects.values_list("study_instance_uid", flat=True)) == [
-        study_uid
-    ]
+    assert list(Study.objects.values_list("study_instance_uid", flat=True)) == [study_uid]
 
 
-def test_study_scoped_url_adds_to_the_site_of_a_study_the_user_sees(
-    client, icheon_radiologist, hub_radiologist
-):
+def test_study_scoped_url_adds_to_the_site_of_a_study_the_user_sees(client, icheon_radiologist, hub_radiologist):
     ct = sample("CT_small.dcm")
     assert post(client, ct, token=token_for(icheon_radiologist)).status_code == 200
     study_url = f"{URL}/{uids(ct)[0]}"
-    assert (
-        post(client, another_slice(ct), token=token_for(hub_radiologist)).status_code
-        == 400
-    )  # must choose
-    assert (
-        post(
-            client, another_slice(ct), token=token_for(hub_radiologist), url=study_url
-        ).status_code
-        == 200
-    )
+    assert post(client, another_slice(ct), token=token_for(hub_radiologist)).status_code == 400  # must choose
+    assert post(client, another_slice(ct), token=token_for(hub_radiologist), url=study_url).status_code == 200
     assert Study.objects.get().instance_count == 2
 
 
@@ -294,15 +251,8 @@ def test_study_scoped_url_with_an_invalid_uid_is_400(client, suwon_radiologist):
     assert response.status_code == 400
 
 
-def test_a_study_held_for_another_site_is_not_joined(
-    client, suwon_radiologist, icheon_radiologist
-):
-    assert (
-        post(
-            client, sample("CT_small.dcm"), token=token_for(icheon_radiologist)
-        ).status_code
-        == 200
-    )
+def test_a_study_held_for_another_site_is_not_joined(client, suwon_radiologist, icheon_radiologist):
+    assert post(client, sample("CT_small.dcm"), token=token_for(icheon_radiologist)).status_code == 200
     response = post(
         client,
         another_slice(sample("CT_small.dcm")),
@@ -328,15 +278,11 @@ def test_a_cut_multipart_is_400_and_stores_nothing(client, suwon_radiologist):
     assert not Instance.objects.exists() and archived_files() == []
     (event,) = imports()
     assert (event.success, event.detail["error"]) == (False, "truncated")
-    assert (
-        post(client, token=token, body=whole).status_code == 200
-    )  # sending it again stores it once
+    assert post(client, token=token, body=whole).status_code == 200  # sending it again stores it once
     assert Instance.objects.count() == 2
 
 
-def test_too_many_parts_are_refused_fast_without_parsing_any(
-    client, suwon_radiologist, monkeypatch
-):
+def test_too_many_parts_are_refused_fast_without_parsing_any(client, suwon_radiologist, monkeypatch):
     def must_not_run(*args, **kwargs):
         raise AssertionError("a part was ingested")
 
@@ -350,15 +296,7 @@ def test_too_many_parts_are_refused_fast_without_parsing_any(
 
 
 def test_huge_part_headers_are_400(client, suwon_radiologist):
-    body = (
-        b"--"
-        + BOUNDARY.encode()
-        + b"\r\nX-Big: "
-        + b"h" * 100_000
-        + b"\r\n\r\nx\r\n--"
-        + BOUNDARY.encode()
-        + b"--"
-    )
+    body = b"--" + BOUNDARY.encode() + b"\r\nX-Big: " + b"h" * 100_000 + b"\r\n\r\nx\r\n--" + BOUNDARY.encode() + b"--"
     response = post(client, token=token_for(suwon_radiologist), body=body)
     assert (response.status_code, response.json()["code"]) == (400, "headers_too_large")
 
@@ -410,13 +348,7 @@ def test_an_empty_multipart_is_400(client, suwon_radiologist):
 
 
 def test_a_non_dicom_part_media_type_is_refused(client, suwon_radiologist):
-    body = (
-        b"--"
-        + BOUNDARY.encode()
-        + b"\r\nContent-Type: text/html\r\n\r\n<b>x</b>\r\n--"
-        + BOUNDARY.encode()
-        + b"--"
-    )
+    body = b"--" + BOUNDARY.encode() + b"\r\nContent-Type: text/html\r\n\r\n<b>x</b>\r\n--" + BOUNDARY.encode() + b"--"
     response = post(
         client,
         token=token_for(suwon_radiologist),
@@ -474,12 +406,7 @@ def test_radiologist_may_name_their_own_site(client, suwon_radiologist):
 def test_hub_radiologist_must_choose_a_site(client, hub_radiologist):
     token = token_for(hub_radiologist)
     assert post(client, sample("CT_small.dcm"), token=token).status_code == 400
-    assert (
-        post(
-            client, sample("CT_small.dcm"), token=token, url=URL + "?site=ICHEON"
-        ).status_code
-        == 200
-    )
+    assert post(client, sample("CT_small.dcm"), token=token, url=URL + "?site=ICHEON").status_code == 200
     assert Study.objects.get().site.code == "ICHEON"
 
 
@@ -509,9 +436,7 @@ def test_a_role_without_upload_permission_gets_403(client, data_steward):
 
 def test_an_ai_engine_token_may_upload_to_its_site(client, sites):
     engine = make_user("engine", role="ai_engine", sites=[sites["ICHEON"]])
-    assert (
-        post(client, sample("CT_small.dcm"), token=token_for(engine)).status_code == 200
-    )
+    assert post(client, sample("CT_small.dcm"), token=token_for(engine)).status_code == 200
     assert Study.objects.get().site.code == "ICHEON"
 
 
@@ -520,37 +445,19 @@ def test_session_upload_needs_the_csrf_token(suwon_radiologist):
     browser.force_login(suwon_radiologist)
     assert post(browser, sample("CT_small.dcm")).status_code == 403
     assert not Instance.objects.exists()
-    assert (
-        AuditEvent.objects.get(action=AuditAction.ACCESS_DENIED).detail["reason"]
-        == "csrf"
-    )
+    assert AuditEvent.objects.get(action=AuditAction.ACCESS_DENIED).detail["reason"] == "csrf"
 
     page = browser.get("/")  # any page sets the CSRF cookie
-    token = (
-        page.cookies["csrftoken"].value
-        if "csrftoken" in page.cookies
-        else browser.cookies["csrftoken"].value
-    )
-    assert (
-        post(browser, sample("CT_small.dcm"), HTTP_X_CSRFTOKEN=token).status_code == 200
-    )
+    token = page.cookies["csrftoken"].value if "csrftoken" in page.cookies else browser.cookies["csrftoken"].value
+    assert post(browser, sample("CT_small.dcm"), HTTP_X_CSRFTOKEN=token).status_code == 200
 
 
 def test_a_token_request_ignores_the_session_cookie(suwon_radiologist, admin_user):
     browser = Client(enforce_csrf_checks=True)
-    browser.force_login(
-        admin_user
-    )  # an admin session may upload anywhere; the token's user may not
+    browser.force_login(admin_user)  # an admin session may upload anywhere; the token's user may not
     token = token_for(suwon_radiologist)
-    assert (
-        post(
-            browser, sample("CT_small.dcm"), token=token, url=URL + "?site=ICHEON"
-        ).status_code
-        == 403
-    )
-    response = post(
-        browser, sample("CT_small.dcm"), token=token
-    )  # and no CSRF token is needed
+    assert post(browser, sample("CT_small.dcm"), token=token, url=URL + "?site=ICHEON").status_code == 403
+    response = post(browser, sample("CT_small.dcm"), token=token)  # and no CSRF token is needed
     assert response.status_code == 200
     assert Study.objects.get().site.code == "SUWON"
     assert imports()[0].username == "kim.suwon"
@@ -559,9 +466,4 @@ def test_a_token_request_ignores_the_session_cookie(suwon_radiologist, admin_use
 def test_a_bad_token_is_not_rescued_by_a_session(admin_user):
     browser = Client()
     browser.force_login(admin_user)
-    assert (
-        post(
-            browser, sample("CT_small.dcm"), token="wrong", url=URL + "?site=SUWON"
-        ).status_code
-        == 401
-    )
+    assert post(browser, sample("CT_small.dcm"), token="wrong", url=URL + "?site=SUWON").status_code == 401

@@ -71,8 +71,7 @@ def test_upload_through_the_pages_endpoint_with_its_csrf_token(hub_radiologist):
     ct = Path(get_testdata_file("CT_small.dcm")).read_bytes()
     body = (
         b"".join(
-            f"\r\n--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode()
-            + content
+            f"\r\n--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode() + content
             for content in (ct, b"not a DICOM file", ct)
         )
         + f"\r\n--{boundary}--\r\n".encode()

@@ -28,15 +28,11 @@ def second_suwon_radiologist(sites):
 
 
 @pytest.mark.django_db
-def test_claim_is_exclusive_and_the_loser_is_told_who_reads(
-    study, suwon_radiologist, second_suwon_radiologist
-):
+def test_claim_is_exclusive_and_the_loser_is_told_who_reads(study, suwon_radiologist, second_suwon_radiologist):
     suwon_radiologist.first_name, suwon_radiologist.last_name = "Minjun", "Kim"
     suwon_radiologist.save()
     workflow.claim_study(user=suwon_radiologist, study=study)
-    with pytest.raises(
-        workflow.ClaimConflict, match="Minjun Kim is reading this study"
-    ) as conflict:
+    with pytest.raises(workflow.ClaimConflict, match="Minjun Kim is reading this study") as conflict:
         workflow.claim_study(user=second_suwon_radiologist, study=study)
     assert conflict.value.http_status == 409
     study.refresh_from_db()
@@ -55,9 +51,7 @@ def test_claiming_ones_own_study_again_changes_nothing(study, suwon_radiologist)
 
 
 @pytest.mark.django_db
-def test_release_returns_the_study_to_its_ai_waiting_status(
-    study, suwon_radiologist, second_suwon_radiologist
-):
+def test_release_returns_the_study_to_its_ai_waiting_status(study, suwon_radiologist, second_suwon_radiologist):
     workflow.record_ai_summary(study=study, ai_status=AiStatus.READY, summary=[])
     workflow.claim_study(user=suwon_radiologist, study=study)
     with pytest.raises(workflow.WorkflowError):
@@ -67,9 +61,7 @@ def test_release_returns_the_study_to_its_ai_waiting_status(
 
 
 @pytest.mark.django_db
-def test_head_reassigns_a_claimed_study(
-    study, suwon_radiologist, second_suwon_radiologist, sites
-):
+def test_head_reassigns_a_claimed_study(study, suwon_radiologist, second_suwon_radiologist, sites):
     head = make_user("head", role="department_head", all_sites=True)
     workflow.claim_study(user=suwon_radiologist, study=study)
     study.refresh_from_db()
@@ -105,9 +97,7 @@ def test_an_urgent_ai_flag_puts_the_study_first_and_stat_second(study, settings)
             "urgent": True,
         }
     ]
-    flagged = workflow.record_ai_summary(
-        study=study, ai_status=AiStatus.READY, summary=summary
-    )
+    flagged = workflow.record_ai_summary(study=study, ai_status=AiStatus.READY, summary=summary)
     assert (flagged.priority, flagged.ai_urgent, flagged.ai_score, flagged.status) == (
         0,
         True,
@@ -116,16 +106,12 @@ def test_an_urgent_ai_flag_puts_the_study_first_and_stat_second(study, settings)
     )
     Study.objects.filter(pk=study.pk).update(is_stat=True)
     study.refresh_from_db()
-    calm = workflow.record_ai_summary(
-        study=study, ai_status=AiStatus.READY, summary=[{"score": 10, "urgent": False}]
-    )
+    calm = workflow.record_ai_summary(study=study, ai_status=AiStatus.READY, summary=[{"score": 10, "urgent": False}])
     assert calm.priority == 1
 
 
 @pytest.mark.django_db
-def test_a_read_study_cannot_be_claimed(
-    study, suwon_radiologist, second_suwon_radiologist
-):
+def test_a_read_study_cannot_be_claimed(study, suwon_radiologist, second_suwon_radiologist):
     workflow.claim_study(user=suwon_radiologist, study=study)
     workflow.mark_read(user=suwon_radiologist, study=study)
     with pytest.raises(workflow.WorkflowError, match="has been read"):
@@ -137,14 +123,10 @@ def test_two_simultaneous_claims_have_exactly_one_winner_in_100_rounds(
     study, suwon_radiologist, second_suwon_radiologist
 ):
     if connection.vendor != "postgresql":
-        pytest.skip(
-            "the claim race is run on PostgreSQL (./test --services); SQLite serialises writers"
-        )
+        pytest.skip("the claim race is run on PostgreSQL (./test --services); SQLite serialises writers")
     readers = [suwon_radiologist, second_suwon_radiologist]
     for _ in range(100):
-        Study.objects.filter(pk=study.pk).update(
-            claimed_by=None, status=StudyStatus.ARRIVED
-        )
+        Study.objects.filter(pk=study.pk).update(claimed_by=None, status=StudyStatus.ARRIVED)
         barrier = threading.Barrier(2)
         outcomes = []
 

@@ -19,9 +19,7 @@ MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
 PATIENT_NAME = "Hong^Gildong^^^"
 
 
-def base_dataset(
-    sop_class_uid: str = CT_IMAGE, *, study_uid: str = "", series_uid: str = ""
-) -> Dataset:
+def base_dataset(sop_class_uid: str = CT_IMAGE, *, study_uid: str = "", series_uid: str = "") -> Dataset:
     dataset = Dataset()
     dataset.SpecificCharacterSet = "ISO_IR 100"
     dataset.SOPClassUID = sop_class_uid
@@ -42,9 +40,7 @@ def base_dataset(
     return dataset
 
 
-def ct_dataset(
-    *, rows: int = 4, columns: int = 4, pixel_bytes: bytes | None = None, **uids: str
-) -> Dataset:
+def ct_dataset(*, rows: int = 4, columns: int = 4, pixel_bytes: bytes | None = None, **uids: str) -> Dataset:
     dataset = base_dataset(**uids)
     dataset.SamplesPerPixel = 1
     dataset.PhotometricInterpretation = "MONOCHROME2"
@@ -57,9 +53,7 @@ def ct_dataset(
     dataset.RescaleIntercept = -1024
     dataset.RescaleSlope = 1
     dataset.PixelData = (
-        bytes(index % 256 for index in range(2 * rows * columns))
-        if pixel_bytes is None
-        else pixel_bytes
+        bytes(index % 256 for index in range(2 * rows * columns)) if pixel_bytes is None else pixel_bytes
     )
     return dataset
 
@@ -103,27 +97,14 @@ def encapsulated_ct(*, rows: int, columns: int, fragment: bytes) -> bytes:
 
 def jpeg_header(*, width: int, height: int) -> bytes:
     """The start of a baseline JPEG whose frame header (SOF0) declares the given size."""
-    frame_header = (
-        b"\x08"
-        + height.to_bytes(2, "big")
-        + width.to_bytes(2, "big")
-        + b"\x01\x01\x11\x00"
-    )
-    return (
-        b"\xff\xd8\xff\xc0"
-        + (len(frame_header) + 2).to_bytes(2, "big")
-        + frame_header
-        + b"\xff\xd9"
-    )
+    frame_header = b"\x08" + height.to_bytes(2, "big") + width.to_bytes(2, "big") + b"\x01\x01\x11\x00"
+    return b"\xff\xd8\xff\xc0" + (len(frame_header) + 2).to_bytes(2, "big") + frame_header + b"\xff\xd9"
 
 
 def nested_sequences(depth: int) -> bytes:
     """A Part 10 object holding `depth` nested undefined-length Content Sequences (pydicom cannot
     write these: it recurses once per level)."""
-    opening = (
-        b"\x40\x00\x30\xa7SQ\x00\x00\xff\xff\xff\xff"
-        + b"\xfe\xff\x00\xe0\xff\xff\xff\xff"
-    )
+    opening = b"\x40\x00\x30\xa7SQ\x00\x00\xff\xff\xff\xff" + b"\xfe\xff\x00\xe0\xff\xff\xff\xff"
     closing = b"\xfe\xff\x0d\xe0\x00\x00\x00\x00" + b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"
     return part10(base_dataset(BASIC_TEXT_SR)) + opening * depth + closing * depth
 

@@ -9,12 +9,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("ae_title", help="the sender's calling AE title")
-        parser.add_argument(
-            "site_code", help="code of the site its studies belong to, e.g. SUWON"
-        )
-        parser.add_argument(
-            "--description", default="", help="free text, e.g. the modality's name"
-        )
+        parser.add_argument("site_code", help="code of the site its studies belong to, e.g. SUWON")
+        parser.add_argument("--description", default="", help="free text, e.g. the modality's name")
 
     def handle(self, *args, ae_title, site_code, description, **options):
         ae_title = ae_title.strip()
@@ -27,9 +23,5 @@ class Command(BaseCommand):
         defaults = {"site": site, "active": True}
         if description:
             defaults["description"] = description
-        remote, created = RemoteAE.objects.update_or_create(
-            ae_title=ae_title, defaults=defaults
-        )
-        self.stdout.write(
-            f"{'added' if created else 'updated'} {remote.ae_title} -> {site.code}"
-        )
+        remote, created = RemoteAE.objects.update_or_create(ae_title=ae_title, defaults=defaults)
+        self.stdout.write(f"{'added' if created else 'updated'} {remote.ae_title} -> {site.code}")

@@ -42,17 +42,10 @@ class Command(BaseCommand):
             report = repair_archive(older_than_seconds=older_than)
             write(
                 self.style.SUCCESS(
-                    f"removed {report.temporary_files_removed} temporary and "
-                    f"{report.orphan_files_removed} orphan files"
+                    f"removed {report.temporary_files_removed} temporary and {report.orphan_files_removed} orphan files"
                 )
             )
             if report.rows_without_file:
                 raise CommandError(f"{report.rows_without_file} rows have no file")
-        elif (
-            problems.temporary_files
-            or problems.orphan_keys
-            or problems.rows_without_file
-        ):
-            raise CommandError(
-                "the archive and the index disagree (run with --repair to clean up files)"
-            )
+        elif problems.temporary_files or problems.orphan_keys or problems.rows_without_file:
+            raise CommandError("the archive and the index disagree (run with --repair to clean up files)")

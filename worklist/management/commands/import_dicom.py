@@ -5,8 +5,8 @@ already there and what was refused, grouped by reason."""
 import logging
 import time
 import warnings
-from contextlib import contextmanager
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, OutputWrapper
@@ -35,24 +35,15 @@ class Command(BaseCommand):
     help = "Import DICOM files, folders and ZIP archives on this machine for one site."
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument(
-            "paths", nargs="+", type=Path, help="files, folders or ZIP archives"
-        )
+        parser.add_argument("paths", nargs="+", type=Path, help="files, folders or ZIP archives")
         parser.add_argument("--site", required=True, help="site code, e.g. SUWON")
         parser.add_argument("--quiet", action="store_true", help="no progress bar")
-        parser.add_argument(
-            "--verbose", action="store_true", help="list each refused file"
-        )
+        parser.add_argument("--verbose", action="store_true", help="list each refused file")
 
-    def handle(
-        self, *args, paths: list[Path], site: str, quiet: bool, verbose: bool, **options
-    ) -> None:
+    def handle(self, *args, paths: list[Path], site: str, quiet: bool, verbose: bool, **options) -> None:
         site_row = Site.objects.filter(code=site).first()
         if site_row is None:
-            known = (
-                ", ".join(Site.objects.order_by("code").values_list("code", flat=True))
-                or "none"
-            )
+            known = ", ".join(Site.objects.order_by("code").values_list("code", flat=True)) or "none"
             raise CommandError(f"unknown site {site!r} (known: {known})")
         missing = [str(path) for path in paths if not path.exists()]
         if missing:
@@ -77,25 +68,17 @@ class Command(BaseCommand):
             verbose=verbose,
         )
         if report.failed_files:
-            raise CommandError(
-                f"{len(report.failed_files)} files failed with an unexpected error (see the log)"
-            )
+            raise CommandError(f"{len(report.failed_files)} files failed with an unexpected error (see the log)")
 
-    def _summary(
-        self, report: ImportReport, *, site: str, seconds: float, verbose: bool
-    ) -> None:
+    def _summary(self, report: ImportReport, *, site: str, seconds: float, verbose: bool) -> None:
         write = self.stdout.write
         write(f"Imported {report.files} files for {site} in {seconds:.1f} s")
         write(f"  stored            {report.stored:6d}")
         write(f"  already present   {report.already_present:6d}")
         if report.index_files_skipped:
-            write(
-                f"  skipped           {report.index_files_skipped:6d}  DICOMDIR index files (their folders are read)"
-            )
+            write(f"  skipped           {report.index_files_skipped:6d}  DICOMDIR index files (their folders are read)")
         if report.links_skipped:
-            write(
-                f"  skipped           {report.links_skipped:6d}  symbolic links (not followed)"
-            )
+            write(f"  skipped           {report.links_skipped:6d}  symbolic links (not followed)")
         write(f"  refused           {report.refused:6d}")
         for code, count in report.refused_by_code.most_common():
             write(f"    {count:6d}  {code}: {report.reason_for_code[code]}")
@@ -104,11 +87,7 @@ class Command(BaseCommand):
                     if refused_code == code:
                         write(f"              {display_name(name)}: {reason}")
         if report.failed_files:
-            write(
-                self.style.ERROR(
-                    f"  failed            {len(report.failed_files):6d}  unexpected errors"
-                )
-            )
+            write(self.style.ERROR(f"  failed            {len(report.failed_files):6d}  unexpected errors"))
             for name, error in report.failed_files if verbose else []:
                 write(f"              {display_name(name)}: {error}")
 
@@ -124,23 +103,17 @@ class ProgressBar:
 
     def update(self, done: int) -> None:
         now = time.monotonic()
-        if not self.enabled or (
-            now - self.drawn_at < PROGRESS_INTERVAL_SECONDS and done < self.total
-        ):
+        if not self.enabled or (now - self.drawn_at < PROGRESS_INTERVAL_SECONDS and done < self.total):
             return
         self.drawn_at = now
         filled = min(PROGRESS_WIDTH, PROGRESS_WIDTH * done // self.total)
         bar = "#" * filled + "-" * (PROGRESS_WIDTH - filled)
-        self.stream.write(
-            f"\r[{bar}] {done}/{self.total} files", style_func=str, ending=""
-        )
+        self.stream.write(f"\r[{bar}] {done}/{self.total} files", style_func=str, ending="")
         self.stream.flush()
 
     def finish(self) -> None:
         if self.enabled:
-            self.stream.write(
-                "\r" + " " * (PROGRESS_WIDTH + 40) + "\r", style_func=str, ending=""
-            )
+            self.stream.write("\r" + " " * (PROGRESS_WIDTH + 40) + "\r", style_func=str, ending="")
             self.stream.flush()
 
 

@@ -15,9 +15,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         which = parser.add_mutually_exclusive_group(required=True)
         which.add_argument("--study", metavar="UID", help="Study Instance UID")
-        which.add_argument(
-            "--patient-id", metavar="ID", help="every study of this Patient ID"
-        )
+        which.add_argument("--patient-id", metavar="ID", help="every study of this Patient ID")
         parser.add_argument(
             "--since",
             type=dt.date.fromisoformat,
@@ -61,9 +59,7 @@ class Command(BaseCommand):
         except PacsError as problem:
             raise CommandError(problem.message) from None
         if failed:
-            raise CommandError(
-                f"{failed} of {len(study_uids)} studies could not be pulled completely"
-            )
+            raise CommandError(f"{failed} of {len(study_uids)} studies could not be pulled completely")
 
     def _pull(self, study_uid: str, site: Site) -> bool:
         try:
@@ -73,17 +69,12 @@ class Command(BaseCommand):
                 raise
             self.stderr.write(f"{study_uid}: {problem.message}")
             return False
-        line = f"{study_uid}: {result.stored} stored, {result.already_present} already present, {result.refused} refused"
+        line = (
+            f"{study_uid}: {result.stored} stored, {result.already_present} already present, {result.refused} refused"
+        )
         if result.expected is not None and result.expected != result.received:
             line += f"; the PACS listed {result.expected}"
         if result.refusals:
-            line += (
-                " ("
-                + ", ".join(
-                    f"{code}: {count}"
-                    for code, count in sorted(result.refusals.items())
-                )
-                + ")"
-            )
+            line += " (" + ", ".join(f"{code}: {count}" for code, count in sorted(result.refusals.items())) + ")"
         self.stdout.write(line)
         return not result.refused and result.expected in (None, result.received)

@@ -25,9 +25,7 @@ class Command(BaseCommand):
             default=DEFAULT_SAMPLES,
             help="folder of real DICOM samples",
         )
-        parser.add_argument(
-            "--no-studies", action="store_true", help="sites and users only"
-        )
+        parser.add_argument("--no-studies", action="store_true", help="sites and users only")
 
     @translation.override("en")
     def handle(self, *args, scale, samples, no_studies, **options):
@@ -35,23 +33,13 @@ class Command(BaseCommand):
         users = demo_setup.ensure_demo_users(sites)
         if not no_studies:
             generated = demo_setup.load_generated_studies(sites, scale=scale)
-            real = demo_setup.load_sample_studies(
-                sites, samples if samples.is_dir() else None
-            )
+            real = demo_setup.load_sample_studies(sites, samples if samples.is_dir() else None)
             for label, counts in (("generated", generated), ("real samples", real)):
                 self.stdout.write(
                     f"{label}: {counts.studies} studies, {counts.stored} instances stored, "
                     f"{counts.already_present} already present, {counts.refused} refused"
                 )
-        self.stdout.write(
-            f"\nDemo logins (password for all: {demo_setup.DEMO_PASSWORD}):"
-        )
+        self.stdout.write(f"\nDemo logins (password for all: {demo_setup.DEMO_PASSWORD}):")
         for user in users:
-            where = (
-                "all sites"
-                if user.all_sites
-                else ", ".join(s.code for s in user.sites.all()) or "-"
-            )
-            self.stdout.write(
-                f"  {user.username:<12} {user.get_role_display():<18} {where}"
-            )
+            where = "all sites" if user.all_sites else ", ".join(s.code for s in user.sites.all()) or "-"
+            self.stdout.write(f"  {user.username:<12} {user.get_role_display():<18} {where}")

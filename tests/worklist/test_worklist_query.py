@@ -1,0 +1,242 @@
+"""The worklist query: each filter, each sort both ways, keyset pages forwards and backwards through
+ties and NULLs, site isolation, search, and query strings that are wrong in every way."""
+
+from datetime import date, time
+
+import pytest
+from django.http import QueryDict
+
+from tests.worklist.studies import START, make_study
+from worklist import worklist_query
+from worklist.models import Study, StudyStatus
+from worklist.worklist_query import SORTS, Cursor, WorklistFilters, worklist_page
+
+
+def filters(query: str = "") -> WorklistFilters:
+    return WorklistFilters.from_query(QueryDict(query))
+
+
+def ids(page) -> list[int]:
+    return [study.pk for study in page.rows]
+
+
+def listed(user, query: str = "") -> list[int]:
+    return ids(worklist_page(user, filters(query)))
+
+
+def test_default_view_is_unread_by_priority_then_oldest_first(hub_radiologist, sites):
+    routine_old = make_study(sites["SUWON"], minutes=1)
+    routine_new = make_study(sites["ICHEON"], minutes=2)
+    urgent = make_study(sites["SUWON"], minutes=3, priority=0, ai_urgent=True)
+    stat = make_study(sites["ANSEONG"], minutes=4, priority=1, is_stat=True)
+    make_study(sites["SUWON"], minutes=0, status=StudyStatus.READ)
+    assert listed(hub_radiologist) == [urgent.pk, stat.pk, routine_old.pk, routine_new.pk]
+
+
+def test_radiologist_never_sees_another_sites_study(suwon_radiologist, sites):
+    own = make_study(sites["SUWON"])
+    make_study(sites["ICHEON"])
+    assert listed(suwon_radiologist) == [own.pk]
+    assert listed(suwon_radiologist, "site=ICHEON") == []
+    assert listed(suwon_radiologist, "q=HONG") == [own.pk]
+    assert listed(suwon_radiologist, "status=all&sort=site") == [own.pk]
+
+
+def test_site_filter_keeps_only_the_chosen_sites(hub_radiologist, sites):
+    suwon = make_study(sites["SUWON"], minutes=1)
+    icheon = make_study(sites["ICHEON"], minutes=2)
+    make_study(sites["ANSEONG"], minutes=3)
+    assert listed(hub_radiologist, "site=SUWON") == [suwon.pk]
+    assert listed(hub_radiologist, "site=SUWON&site=ICHEON") == [suwon.pk, icheon.pk]
+    assert listed(hub_radiologist, "site=NOWHERE") == []
+
+
+def test_status_filter_unread_all_or_one(hub_radiologist, sites):
+    waiting = make_study(sites["SUWON"], minutes=1, status=StudyStatus.AI_READY)
+    reading = make_study(sites["SUWON"], minutes=2, status=StudyStatus.IN_READING)
+    read = make_study(sites["SUWON"], minutes=3, status=StudyStatus.READ)
+    assert listed(hub_radiologist) == [waiting.pk, reading.pk]
+    assert listed(hub_radiologist, "status=all") == [waiting.pk, reading.pk, read.pk]
+    assert listed(hub_radiologist, "status=read") == [read.pk]
+    assert listed(hub_radiologist, "status=in_reading") == [reading.pk]
+
+
+def test_modality_and_clinical_area_filters(hub_radiologist, sites):
+    chest = make_study(sites["SUWON"], minutes=1, modality="CT", clinical_area="lung")
+    mammogram = make_study(sites["SUWON"], minutes=2, modality="MG", clinical_area="breast")
+    assert listed(hub_radiologist, "modality=MG") == [mammogram.pk]
+    assert listed(hub_radiologist, "modality=mg") == [mammogram.pk]
+    assert listed(hub_radiologist, "area=lung") == [chest.pk]
+
+
+def test_study_date_range_includes_both_ends(hub_radiologist, sites):
+    make_study(sites["SUWON"], minutes=1, study_date=date(2026, 2, 28))
+    first = make_study(sites["SUWON"], minutes=2, study_date=date(2026, 3, 1))
+    last = make_study(sites["SUWON"], minutes=3, study_date=date(2026, 3, 2))
+    make_study(sites["SUWON"], minutes=4)
+    assert listed(hub_radiologist, "from=2026-03-01&to=2026-03-02") == [first.pk, last.pk]
+    assert listed(hub_radiologist, "from=2026-03-02") == [last.pk]
+
+
+def test_ai_flagged_and_mine(hub_radiologist, suwon_radiologist, sites):
+    flagged = make_study(sites["SUWON"], minutes=1, ai_urgent=True, priority=0)
+    mine = make_study(sites["SUWON"], minutes=2, claimed_by=suwon_radiologist, status=StudyStatus.IN_READING)
+    make_study(sites["SUWON"], minutes=3, claimed_by=hub_radiologist, status=StudyStatus.IN_READING)
+    assert listed(suwon_radiologist, "flagged=1") == [flagged.pk]
+    assert listed(suwon_radiologist, "mine=1") == [mine.pk]
+
+
+def test_search_by_name_prefix_patient_id_or_accession(hub_radiologist, sites):
+    hong = make_study(sites["SUWON"], minutes=1, name="HONG^GILDONG", patient_id="12345")
+    kim = make_study(sites["ICHEON"], minutes=2, name="KIM^MINJI", patient_id="67890", accession_number="ACC-9")
+    korean = make_study(sites["ANSEONG"], minutes=3, name="홍길동")
+    assert listed(hub_radiologist, "q=hong") == [hong.pk]
+    assert listed(hub_radiologist, "q=Hong Gil") == [hong.pk]
+    assert listed(hub_radiologist, "q=12345") == [hong.pk]
+    assert listed(hub_radiologist, "q=1234") == []
+    assert listed(hub_radiologist, "q=ACC-9") == [kim.pk]
+    assert listed(hub_radiologist, "q=홍") == [korean.pk]
+    assert listed(hub_radiologist, "q=GILDONG") == []
+    assert listed(hub_radiologist, "q=%25") == []
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "status=bogus&sort=drop table&dir=sideways&from=2026-13-01&to=yesterday&flagged=yes&mine=true",
+        "site=<script>&modality=C T&area=knee&q=" + "x" * 500,
+        "modality=" + "A" * 40 + "&from=2026-3-1&site=" + "S" * 80,
+    ],
+)
+def test_bad_parameters_are_ignored(hub_radiologist, sites, query):
+    study = make_study(sites["SUWON"])
+    parsed = filters(query)
+    assert parsed.status == "unread" and parsed.sort == "priority" and not parsed.descending
+    assert parsed.modality == "" and parsed.clinical_area == "" and parsed.date_from is None
+    assert not parsed.ai_flagged and not parsed.mine
+    assert len(parsed.search) <= 64
+    if "q=" not in query:
+        assert listed(hub_radiologist, query) == [study.pk]
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "!!!",
+        "bm90IGpzb24",  # "not json"
+        Cursor("arrival", False, (START,), 1).encode(),  # another sort's cursor
+        Cursor("priority", False, ("two", START), 1).encode(),
+        Cursor("priority", False, (2, "2026-03-02T08:00:00"), 1).encode(),  # no time zone
+        Cursor("priority", False, (2, START), "1").encode(),
+        "W10",  # []
+    ],
+)
+def test_a_bad_cursor_gives_the_first_page(hub_radiologist, sites, cursor):
+    study = make_study(sites["SUWON"])
+    page = worklist_page(hub_radiologist, filters(), cursor)
+    assert ids(page) == [study.pk]
+    assert page.previous_cursor is None
+
+
+def test_query_string_round_trips_and_keeps_defaults_out(sites):
+    query = "site=SUWON&modality=CT&status=all&area=lung&from=2026-03-01&to=2026-03-02&flagged=1&mine=1&q=KIM"
+    parsed = filters(query + "&sort=ai_score&dir=desc")
+    assert filters(parsed.query_string()) == parsed
+    assert filters("").query_string() == ""
+    assert parsed.sorted_by("ai_score").descending is False
+    assert parsed.sorted_by("patient_name").sort == "patient_name"
+    assert filters().sorted_by("arrival").descending is True
+
+
+def _sort_value(study: Study, path: str):
+    value = study
+    for name in path.split("__"):
+        value = getattr(value, name)
+        if value is None:
+            return (1, "")
+    return (0, value)
+
+
+def _expected(studies: list[Study], sort: str, descending: bool) -> list[int]:
+    keys = SORTS[sort]
+    ordered = sorted(studies, key=lambda study: (*(_sort_value(study, key.path) for key in keys), study.pk))
+    return [study.pk for study in (reversed(ordered) if descending else ordered)]
+
+
+@pytest.fixture
+def many_studies(hub_radiologist, suwon_radiologist, sites):
+    """23 studies full of ties (same priority, same arrival minute, same name) and NULLs."""
+    site_list = list(sites.values())
+    studies = []
+    for number in range(23):
+        studies.append(
+            make_study(
+                site_list[number % 3],
+                name=["KIM^A", "LEE^B", "PARK^C"][number % 3],
+                minutes=number // 4,
+                priority=[2, 2, 1, 0][number % 4],
+                modality=["CT", "MR", "CT", "MG", "DX"][number % 5],
+                description=["CHEST", "BRAIN", ""][number % 3],
+                study_date=None if number % 5 == 0 else date(2026, 3, 1 + number % 3),
+                study_time=None if number % 2 else time(9, number % 4),
+                status=[StudyStatus.ARRIVED, StudyStatus.AI_READY, StudyStatus.NO_AI][number % 3],
+                ai_score=None if number % 3 == 0 else (number * 7) % 5 * 10,
+                claimed_by=[None, hub_radiologist, suwon_radiologist][number % 3],
+            )
+        )
+    return [Study.objects.select_related("patient", "site", "claimed_by").get(pk=study.pk) for study in studies]
+
+
+@pytest.mark.parametrize("descending", [False, True])
+@pytest.mark.parametrize("sort", sorted(SORTS))
+def test_every_sort_pages_forwards_and_backwards_through_ties(
+    hub_radiologist, many_studies, monkeypatch, sort, descending
+):
+    monkeypatch.setattr(worklist_query, "PAGE_SIZE", 5)
+    view = filters(f"sort={sort}&dir={'desc' if descending else 'asc'}")
+    expected = _expected(many_studies, sort, descending)
+
+    pages, cursor = [], None
+    while True:
+        page = worklist_page(hub_radiologist, view, cursor)
+        pages.append(page)
+        assert (page.previous_cursor is None) == (cursor is None)
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    assert [pk for page in pages for pk in ids(page)] == expected
+    assert [len(page.rows) for page in pages] == [5, 5, 5, 5, 3]
+
+    # Back from the last page, each page is the one seen going forwards; the first has no previous.
+    page = pages[-1]
+    for seen in reversed(pages[:-1]):
+        page = worklist_page(hub_radiologist, view, page.previous_cursor)
+        assert ids(page) == ids(seen)
+    assert page.previous_cursor is None
+
+
+def test_going_back_near_the_start_gives_a_full_first_page(hub_radiologist, sites, monkeypatch):
+    monkeypatch.setattr(worklist_query, "PAGE_SIZE", 5)
+    studies = [make_study(sites["SUWON"], minutes=number) for number in range(8)]
+    second = worklist_page(hub_radiologist, filters(), worklist_page(hub_radiologist, filters()).next_cursor)
+    # Two studies ahead of the second page are read meanwhile: going back still shows five rows.
+    Study.objects.filter(pk__in=[studies[0].pk, studies[1].pk]).update(status=StudyStatus.READ)
+    back = worklist_page(hub_radiologist, filters(), second.previous_cursor)
+    assert ids(back) == [study.pk for study in studies[2:7]]
+    assert back.previous_cursor is None
+
+
+def test_a_page_costs_the_same_queries_however_deep(
+    hub_radiologist, many_studies, monkeypatch, django_assert_num_queries
+):
+    monkeypatch.setattr(worklist_query, "PAGE_SIZE", 5)
+    first = worklist_page(hub_radiologist, filters("sort=reader"))
+    with django_assert_num_queries(1):
+        page = worklist_page(hub_radiologist, filters("sort=reader"), first.next_cursor)
+        [(study.patient.name, study.site.name, study.claimed_by) for study in page.rows]
+
+
+def test_a_search_finds_signed_studies_too_while_the_plain_list_hides_them(suwon_radiologist, sites):
+    signed = make_study(sites["SUWON"], accession_number="ACC-SIGNED", status=StudyStatus.READ)
+    assert listed(suwon_radiologist) == []
+    assert listed(suwon_radiologist, "q=ACC-SIGNED") == [signed.pk]

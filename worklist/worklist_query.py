@@ -1,0 +1,315 @@
+"""The worklist query: filters parsed strictly from a query string, a sort on any column, and keyset
+pagination with an opaque cursor, so page 1 and page 1,000 cost the same on a million studies.
+
+Every shape here is meant to walk an index in order and stop after a page (see the Study indexes):
+unread studies by priority, by site, by status, by modality, by clinical area, AI-urgent ones."""
+
+import base64
+import binascii
+import json
+import re
+from dataclasses import dataclass, replace
+from datetime import date, datetime, time
+from typing import Any
+
+from django.db.models import F, Q, QuerySet
+from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan, TupleLessThan
+from django.http import QueryDict
+from django.utils.http import urlencode
+
+from accounts.models import Site, User
+from worklist.access import visible_studies
+from worklist.models import ClinicalArea, Patient, Study, StudyStatus
+
+PAGE_SIZE = 50
+UNREAD = "unread"
+ALL = "all"
+SEARCH_MAX_LENGTH = 64
+MODALITY_PATTERN = re.compile(r"^[A-Z0-9]{1,16}$")
+
+
+@dataclass(frozen=True)
+class SortKey:
+    """One column of a sort: its ORM path, the type its cursor value has, and whether it can be NULL
+    (NULL sorts after every value ascending, as PostgreSQL's btree keeps it)."""
+
+    path: str
+    kind: type
+    nullable: bool = False
+
+
+_BY_PRIORITY = (SortKey("priority", int), SortKey("received_at", datetime))
+
+# Each sort ends in the default order so equal values stay in reading order; the id breaks ties.
+SORTS: dict[str, tuple[SortKey, ...]] = {
+    "priority": _BY_PRIORITY,
+    "arrival": (SortKey("received_at", datetime),),
+    "study_date": (SortKey("study_date", date, nullable=True), SortKey("study_time", time, nullable=True)),
+    "patient_name": (SortKey("patient_name_search", str),),
+    "patient_id": (SortKey("patient__patient_id", str),),
+    # Site and reader group by key rather than by name: a join sort cannot walk an index, and grouping
+    # is what these sorts are for.
+    "site": (SortKey("site_id", int), *_BY_PRIORITY),
+    "modality": (SortKey("modality", str), *_BY_PRIORITY),
+    "description": (SortKey("description", str),),
+    "status": (SortKey("status", str), *_BY_PRIORITY),
+    "ai_score": (SortKey("ai_score", int, nullable=True),),
+    "reader": (SortKey("claimed_by_id", int, nullable=True), *_BY_PRIORITY),
+}
+DEFAULT_SORT = "priority"
+# Which way a column sorts when its header is first clicked: scores and dates newest or highest first.
+FIRST_DIRECTION = {"arrival": "desc", "study_date": "desc", "ai_score": "desc"}
+
+
+@dataclass(frozen=True)
+class WorklistFilters:
+    """What the worklist shows, from the page's query string. Unknown or malformed values are
+    dropped, never an error, so an edited or stale bookmark still opens."""
+
+    sites: tuple[str, ...] = ()
+    modality: str = ""
+    status: str = UNREAD
+    clinical_area: str = ""
+    date_from: date | None = None
+    date_to: date | None = None
+    ai_flagged: bool = False
+    mine: bool = False
+    search: str = ""
+    sort: str = DEFAULT_SORT
+    descending: bool = False
+
+    @classmethod
+    def from_query(cls, query: QueryDict) -> "WorklistFilters":
+        status = query.get("status", UNREAD)
+        sort = query.get("sort", DEFAULT_SORT)
+        modality = query.get("modality", "").strip().upper()
+        area = query.get("area", "")
+        return cls(
+            sites=tuple(sorted({code for code in query.getlist("site") if re.fullmatch(r"[-a-zA-Z0-9_]{1,32}", code)})),
+            modality=modality if MODALITY_PATTERN.match(modality) else "",
+            status=status if status in (UNREAD, ALL, *StudyStatus.values) else UNREAD,
+            clinical_area=area if area in ClinicalArea.values else "",
+            date_from=_parse_date(query.get("from", "")),
+            date_to=_parse_date(query.get("to", "")),
+            ai_flagged=query.get("flagged") == "1",
+            mine=query.get("mine") == "1",
+            search=" ".join(query.get("q", "").split())[:SEARCH_MAX_LENGTH],
+            sort=sort if sort in SORTS else DEFAULT_SORT,
+            descending=query.get("dir") == "desc",
+        )
+
+    def as_params(self) -> list[tuple[str, str]]:
+        """The query string parameters that differ from the defaults (for links and presets)."""
+        params: list[tuple[str, str]] = [("site", code) for code in self.sites]
+        values = {
+            "modality": self.modality,
+            "status": "" if self.status == UNREAD else self.status,
+            "area": self.clinical_area,
+            "from": self.date_from.isoformat() if self.date_from else "",
+            "to": self.date_to.isoformat() if self.date_to else "",
+            "flagged": "1" if self.ai_flagged else "",
+            "mine": "1" if self.mine else "",
+            "q": self.search,
+            "sort": "" if self.sort == DEFAULT_SORT else self.sort,
+            "dir": "desc" if self.descending else "",
+        }
+        params += [(name, value) for name, value in values.items() if value]
+        return params
+
+    def query_string(self) -> str:
+        return urlencode(self.as_params())
+
+    def sorted_by(self, sort: str) -> "WorklistFilters":
+        """The same view sorted by a column; the current sort column flips direction."""
+        if sort == self.sort:
+            return replace(self, descending=not self.descending)
+        return replace(self, sort=sort, descending=FIRST_DIRECTION.get(sort) == "desc")
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """A position in one sort: the sort values and id of a row, and which way to read from it."""
+
+    sort: str
+    descending: bool
+    values: tuple[Any, ...]
+    study_id: int
+    backward: bool = False
+
+    def encode(self) -> str:
+        payload = [self.sort, int(self.descending), int(self.backward), [_dump(v) for v in self.values], self.study_id]
+        return base64.urlsafe_b64encode(json.dumps(payload, separators=(",", ":")).encode()).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, text: str, filters: WorklistFilters) -> "Cursor | None":
+        """The cursor if it is well formed and belongs to this sort, else None (the first page)."""
+        if not text or len(text) > 1000:
+            return None
+        try:
+            payload = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+            sort, descending, backward, raw_values, study_id = payload
+            keys = SORTS[filters.sort]
+            if sort != filters.sort or bool(descending) != filters.descending or len(raw_values) != len(keys):
+                return None
+            if not isinstance(study_id, int) or isinstance(study_id, bool):
+                return None
+            values = tuple(_load(value, key) for value, key in zip(raw_values, keys, strict=True))
+        except (ValueError, TypeError, KeyError, binascii.Error, UnicodeDecodeError):
+            return None
+        return cls(sort=sort, descending=filters.descending, values=values, study_id=study_id, backward=bool(backward))
+
+
+@dataclass(frozen=True)
+class WorklistPage:
+    rows: list[Study]
+    next_cursor: str | None
+    previous_cursor: str | None
+
+
+def filtered_studies(user: User, filters: WorklistFilters) -> QuerySet[Study]:
+    """The studies this user may see that match the filters, unordered."""
+    studies = visible_studies(user)
+    if filters.sites:
+        # Ids rather than a join, so the (site, priority, ...) indexes apply.
+        studies = studies.filter(
+            site_id__in=list(Site.objects.filter(code__in=filters.sites).values_list("id", flat=True))
+        )
+    if filters.status == UNREAD:
+        # A search looks through every status: an accession typed in is often a signed study's.
+        if not filters.search:
+            studies = studies.exclude(status=StudyStatus.READ)
+    elif filters.status != ALL:
+        studies = studies.filter(status=filters.status)
+    if filters.modality:
+        studies = studies.filter(modality=filters.modality)
+    if filters.clinical_area:
+        studies = studies.filter(clinical_area=filters.clinical_area)
+    if filters.date_from:
+        studies = studies.filter(study_date__gte=filters.date_from)
+    if filters.date_to:
+        studies = studies.filter(study_date__lte=filters.date_to)
+    if filters.ai_flagged:
+        studies = studies.filter(ai_urgent=True)
+    if filters.mine:
+        studies = studies.filter(claimed_by=user)
+    if filters.search:
+        studies = studies.filter(_search_condition(filters.search))
+    return studies
+
+
+def worklist_page(user: User, filters: WorklistFilters, cursor: str | None = None) -> WorklistPage:
+    """One page of the worklist after (or before) the cursor; next/previous cursors for the pager."""
+    position = Cursor.decode(cursor or "", filters)
+    keys = SORTS[filters.sort]
+    # Reading backwards walks the same index the other way, then the page is put right.
+    reverse = filters.descending != (position is not None and position.backward)
+    studies = filtered_studies(user, filters)
+    if position is not None:
+        studies = studies.filter(_after(keys, position.values, position.study_id, descending=reverse))
+    ordering = _ordering(keys, descending=reverse)
+    # The page's ids are picked from the study table alone; only those rows are joined for display
+    # (a broad name search joined every match before sorting: 22-84 ms on 1M studies, now 6-15).
+    page_ids = studies.order_by(*ordering).values("pk")[: PAGE_SIZE + 1]
+    rows = list(
+        Study.objects.filter(pk__in=page_ids).select_related("patient", "site", "claimed_by").order_by(*ordering)
+    )
+    more = len(rows) > PAGE_SIZE
+    rows = rows[:PAGE_SIZE]
+    if position is not None and position.backward:
+        if not more:
+            # Back at the start: show a full first page rather than a short one.
+            return worklist_page(user, filters, None)
+        rows.reverse()
+        return WorklistPage(rows, _cursor_at(rows[-1], filters), _cursor_at(rows[0], filters, backward=True))
+    next_cursor = _cursor_at(rows[-1], filters) if more else None
+    previous_cursor = _cursor_at(rows[0], filters, backward=True) if position is not None and rows else None
+    return WorklistPage(rows, next_cursor, previous_cursor)
+
+
+def _search_condition(text: str) -> Q:
+    """Exact accession or patient ID, or a prefix of the patient name as DICOM stores it (PN
+    components joined by ^, so "HONG GILDONG" finds HONG^GILDONG)."""
+    patient_ids = list(Patient.objects.filter(patient_id=text).values_list("id", flat=True)[:100])
+    name_prefix = text.upper().replace(" ", "^")
+    return Q(accession_number=text) | Q(patient_id__in=patient_ids) | Q(patient_name_search__startswith=name_prefix)
+
+
+def _ordering(keys: tuple[SortKey, ...], *, descending: bool) -> list:
+    columns = [*(F(key.path) for key in keys), F("id")]
+    # NULLs last ascending and first descending, as PostgreSQL's btree stores them, so an index serves both.
+    if descending:
+        return [column.desc(nulls_first=True) for column in columns]
+    return [column.asc(nulls_last=True) for column in columns]
+
+
+def _after(keys: tuple[SortKey, ...], values: tuple[Any, ...], study_id: int, *, descending: bool) -> Q:
+    """Rows strictly after (values, id) in the order, NULL counting as larger than any value."""
+    if not any(key.nullable for key in keys):
+        # A row comparison, which PostgreSQL turns into an index range.
+        lookup = TupleLessThan if descending else TupleGreaterThan
+        return Q(lookup(Tuple(*(F(key.path) for key in keys), F("id")), (*values, study_id)))
+    condition = Q(id__lt=study_id) if descending else Q(id__gt=study_id)
+    for key, value in reversed(list(zip(keys, values, strict=True))):
+        condition = _beyond(key.path, value, descending=descending) | (_equal(key.path, value) & condition)
+    return condition
+
+
+def _equal(path: str, value: Any) -> Q:
+    return Q(**{f"{path}__isnull": True}) if value is None else Q(**{path: value})
+
+
+def _beyond(path: str, value: Any, *, descending: bool) -> Q:
+    if value is None:
+        # Nothing is beyond NULL ascending; descending, every value is.
+        return Q(**{f"{path}__isnull": False}) if descending else Q(pk__in=[])
+    if descending:
+        return Q(**{f"{path}__lt": value})
+    return Q(**{f"{path}__gt": value}) | Q(**{f"{path}__isnull": True})
+
+
+def _cursor_at(study: Study, filters: WorklistFilters, *, backward: bool = False) -> str:
+    values = tuple(_value_of(study, key.path) for key in SORTS[filters.sort])
+    return Cursor(filters.sort, filters.descending, values, study.pk, backward=backward).encode()
+
+
+def _value_of(study: Study, path: str) -> Any:
+    value: Any = study
+    for name in path.split("__"):
+        value = getattr(value, name)
+        if value is None:
+            return None
+    return value
+
+
+def _dump(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, (date, datetime, time)) else value
+
+
+def _load(value: Any, key: SortKey) -> Any:
+    if value is None:
+        if not key.nullable:
+            raise ValueError("a NULL where the column has none")
+        return None
+    if key.kind is int:
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ValueError("not an integer")
+        return value
+    if not isinstance(value, str):
+        raise ValueError("not text")
+    if key.kind is datetime:
+        parsed = datetime.fromisoformat(value)
+        if parsed.tzinfo is None:
+            raise ValueError("a time without its zone")
+        return parsed
+    if key.kind is date:
+        return date.fromisoformat(value)
+    if key.kind is time:
+        return time.fromisoformat(value)
+    return value
+
+
+def _parse_date(text: str) -> date | None:
+    try:
+        return date.fromisoformat(text) if len(text) == 10 else None
+    except ValueError:
+        return None
