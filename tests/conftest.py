@@ -46,6 +46,8 @@ def free_port() -> int:
 @pytest.fixture(autouse=True)
 def _archive_in_tmp(settings, tmp_path):
     settings.STORAGE_DIR = tmp_path / "archive"
+    # The product defaults to Korean; tests read English unless they ask for Korean themselves.
+    settings.LANGUAGE_CODE = "en"
 
 
 @pytest.fixture

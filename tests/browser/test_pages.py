@@ -1,6 +1,7 @@
 """The pages in a real browser (Debian's chromium through Playwright): log in, see the studies of
 one's own site in Korean, open one; screenshots go to shots/ to be looked at."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -52,7 +53,9 @@ class LoginAndStudyListTests(ChannelsLiveServerTestCase):
         expect(rows.first).to_contain_text("CT")
         expect(rows.first).to_contain_text("Suwon Hospital")
         page.screenshot(path=str(SHOTS / "study-list-ko.png"), full_page=True)
-        rows.first.locator("a").click()
+        rows.first.locator("a.open").click()
+        expect(page).to_have_url(re.compile(r"/reading/studies/[0-9.]+/$"))
+        page.goto(self.live_server_url + "/studies/" + page.url.rstrip("/").rsplit("/", 1)[1] + "/")
         expect(page.locator("table.series tbody tr")).to_have_count(1)
         page.screenshot(path=str(SHOTS / "study-ko.png"), full_page=True)
 

@@ -55,7 +55,7 @@ def test_row_shows_priority_ai_models_patient_and_opens_the_study(client, suwon_
     body = rows_of(client.get(HOME))
     assert "StrokeNet" in body and ">91<" in body and "badge urgent" in body
     assert "HONG GILDONG" in body and "PID-7" in body
-    assert reverse("worklist:study", args=[study.study_instance_uid]) in body
+    assert reverse("reading:viewer", args=[study.study_instance_uid]) in body
     assert '<time class="since" datetime="' in body
 
 
