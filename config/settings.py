@@ -237,6 +237,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
         "pynetdicom": {"level": "WARNING"},
+        # pydicom's warnings quote the offending value, which may be a patient's name or ID.
+        "pydicom": {"level": "ERROR"},
         "django.channels.server": {"level": "WARNING"},
         "django.tasks": {"level": "WARNING"},
     },
