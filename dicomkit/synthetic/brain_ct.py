@@ -19,7 +19,7 @@ from .common import (
 )
 from .demo_study import DemoStudy, Lesion
 from .head import HeadPhantom
-from .raster import Grid, NoiseBank
+from .raster import Grid, NoiseBank, set_axial_geometry
 
 CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
 COVERAGE_MM = 150.0
@@ -144,16 +144,7 @@ def brain_ct(
 
 def _head_ct_attributes(dataset, grid: Grid, z: float, thickness: float) -> None:
     dataset.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
-    dataset.PatientPosition = "HFS"
-    dataset.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
-    dataset.ImagePositionPatient = [
-        round(float(grid.x[0]), 4),
-        round(float(grid.y[0]), 4),
-        round(z, 4),
-    ]
-    dataset.SliceLocation = round(z, 4)
-    dataset.PixelSpacing = [round(grid.spacing, 6), round(grid.spacing, 6)]
-    dataset.SliceThickness = round(thickness, 4)
+    set_axial_geometry(dataset, grid, z, thickness)
     dataset.KVP = 120
     dataset.XRayTubeCurrent = 250
     dataset.ExposureTime = 1000

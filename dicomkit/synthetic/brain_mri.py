@@ -17,7 +17,7 @@ from .common import (
 )
 from .demo_study import DemoStudy, Lesion
 from .head import HeadPhantom
-from .raster import Grid, NoiseBank
+from .raster import Grid, NoiseBank, set_axial_geometry
 
 MR_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.4"
 COVERAGE_MM = 160.0
@@ -151,16 +151,7 @@ def brain_mri_t1(
 
 def _mr_attributes(dataset, grid: Grid, z: float, thickness: float, size: int) -> None:
     dataset.ImageType = ["ORIGINAL", "PRIMARY", "M", "ND"]
-    dataset.PatientPosition = "HFS"
-    dataset.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
-    dataset.ImagePositionPatient = [
-        round(float(grid.x[0]), 4),
-        round(float(grid.y[0]), 4),
-        round(z, 4),
-    ]
-    dataset.SliceLocation = round(z, 4)
-    dataset.PixelSpacing = [round(grid.spacing, 6), round(grid.spacing, 6)]
-    dataset.SliceThickness = round(thickness, 4)
+    set_axial_geometry(dataset, grid, z, thickness)
     dataset.SpacingBetweenSlices = round(thickness, 4)
     dataset.ScanningSequence = ["GR", "IR"]
     dataset.SequenceVariant = ["SK", "SP", "MP"]

@@ -32,6 +32,7 @@ from .raster import (
     paint_ellipse,
     paint_tubes,
     ramp,
+    set_axial_geometry,
     smoothstep,
 )
 from .vessel_tree import grow_tree
@@ -647,16 +648,7 @@ def chest_ct(
 
 def _ct_attributes(dataset, grid: Grid, z: float, thickness: float) -> None:
     dataset.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
-    dataset.PatientPosition = "HFS"
-    dataset.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
-    dataset.ImagePositionPatient = [
-        round(float(grid.x[0]), 4),
-        round(float(grid.y[0]), 4),
-        round(z, 4),
-    ]
-    dataset.SliceLocation = round(z, 4)
-    dataset.PixelSpacing = [round(grid.spacing, 6), round(grid.spacing, 6)]
-    dataset.SliceThickness = round(thickness, 4)
+    set_axial_geometry(dataset, grid, z, thickness)
     dataset.KVP = 120
     dataset.XRayTubeCurrent = 160
     dataset.ExposureTime = 500

@@ -481,3 +481,17 @@ class SmoothField3D:
         fraction = position - index
         coarse = (1.0 - fraction) * self.values[index] + fraction * self.values[index + 1]
         return rows @ coarse @ columns
+
+
+def set_axial_geometry(dataset, grid: Grid, z: float, thickness: float) -> None:
+    """Image Plane module of an axial slice at height z on the grid, patient head first supine."""
+    dataset.PatientPosition = "HFS"
+    dataset.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+    dataset.ImagePositionPatient = [
+        round(float(grid.x[0]), 4),
+        round(float(grid.y[0]), 4),
+        round(z, 4),
+    ]
+    dataset.SliceLocation = round(z, 4)
+    dataset.PixelSpacing = [round(grid.spacing, 6), round(grid.spacing, 6)]
+    dataset.SliceThickness = round(thickness, 4)
