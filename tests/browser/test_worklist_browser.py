@@ -229,6 +229,8 @@ class WorklistHeadTests(WorklistBrowserCase):
         page.fill("input[name=username]", "jung.head")
         page.fill("input[name=password]", "pw-for-tests-1")
         page.click("button.primary")
+        # The popover loads on the details' toggle event, which htmx only hears once the page's scripts ran.
+        expect(page.locator("#worklist-live")).to_have_attribute("data-state", "open", timeout=10_000)
         row = page.locator(ROWS).nth(5)  # a Suwon study: Jiwoo Lee reads for Suwon only
         row.locator("details.reassign summary").click()
         row.locator(".reassign-form select").select_option(label="Jiwoo Lee")
