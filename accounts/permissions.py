@@ -13,6 +13,9 @@ ALLOW: dict[str, frozenset[str]] = {
     "pull_from_pacs": frozenset({Role.RADIOLOGIST, Role.DEPARTMENT_HEAD, Role.ADMIN}),
     "claim_studies": frozenset({Role.RADIOLOGIST, Role.DEPARTMENT_HEAD}),
     "reassign_studies": frozenset({Role.DEPARTMENT_HEAD, Role.ADMIN}),
+    "post_ai_results": frozenset({Role.AI_ENGINE}),
+    "view_ai_results": frozenset({Role.RADIOLOGIST, Role.DEPARTMENT_HEAD, Role.ADMIN}),
+    "manage_ai": frozenset({Role.ADMIN}),
 }
 
 

@@ -157,6 +157,14 @@ if not set(WORKLIST_PRIORITY_ORDER) <= {"ai_urgent", "stat"}:
     raise ConfigurationError("WORKLIST_PRIORITY_ORDER may list only ai_urgent and stat")
 CLAIM_IDLE_MINUTES = env_int("CLAIM_IDLE_MINUTES", 30, minimum=0)
 
+# --- AI engines -----------------------------------------------------------------------------
+# A study is sent to the engines once no instance has arrived for this long; a failed send is
+# retried after AI_RETRY_SECONDS, doubling, up to AI_MAX_ATTEMPTS; an intake body may be this big.
+AI_STABLE_SECONDS = env_int("AI_STABLE_SECONDS", 60, minimum=0)
+AI_RETRY_SECONDS = env_int("AI_RETRY_SECONDS", 30, minimum=1)
+AI_MAX_ATTEMPTS = env_int("AI_MAX_ATTEMPTS", 5, minimum=1)
+AI_MAX_RESULT_BYTES = env_int("AI_MAX_RESULT_BYTES", 256 << 20, minimum=1 << 20)
+
 # --- DICOM ----------------------------------------------------------------------------------
 DICOM_AE_TITLE = env_str("DICOM_AE_TITLE", "READINGWS")
 DICOM_BIND = env_str("DICOM_BIND", "127.0.0.1")

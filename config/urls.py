@@ -9,6 +9,7 @@ urlpatterns = [
     path("", include("worklist.urls")),
     path("accounts/", include("accounts.urls")),
     path("reading/", include("reading.urls")),
+    path("ai/", include("ai_overlays.urls")),
     path("dicomweb/", include("worklist.dicomweb_urls")),
     path("admin/", admin.site.urls),
     path("i18n/setlang/", login_not_required(set_language), name="set_language"),
