@@ -6,144 +6,271 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('accounts', '0002_audit_actions_for_the_study_workflow'),
-        ('worklist', '0007_unread_name_date_indexes'),
+        ("accounts", "0002_audit_actions_for_the_study_workflow"),
+        ("worklist", "0007_unread_name_date_indexes"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='AIModel',
+            name="AIModel",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('vendor', models.CharField(max_length=100, verbose_name='vendor')),
-                ('product', models.CharField(max_length=100, verbose_name='product')),
-                ('version', models.CharField(max_length=40, verbose_name='version')),
-                ('clinical_area', models.CharField(choices=[('lung', 'Lung'), ('breast', 'Breast'), ('stroke', 'Stroke'), ('dementia', 'Dementia'), ('other', 'Other')], max_length=16, verbose_name='clinical area')),
-                ('modalities', models.CharField(max_length=64, verbose_name='modalities')),
-                ('operating_threshold', models.PositiveSmallIntegerField(default=50, verbose_name='operating threshold')),
-                ('regulatory_clearance', models.CharField(blank=True, max_length=100, verbose_name='regulatory clearance')),
-                ('colour', models.CharField(default='#ffb000', max_length=7, verbose_name='colour')),
-                ('is_active', models.BooleanField(default=True, verbose_name='active')),
-                ('is_reference', models.BooleanField(default=False, help_text='Results of this model are labelled everywhere as not for clinical use.', verbose_name='reference engine, not for clinical use')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("vendor", models.CharField(max_length=100, verbose_name="vendor")),
+                ("product", models.CharField(max_length=100, verbose_name="product")),
+                ("version", models.CharField(max_length=40, verbose_name="version")),
+                (
+                    "clinical_area",
+                    models.CharField(
+                        choices=[
+                            ("lung", "Lung"),
+                            ("breast", "Breast"),
+                            ("stroke", "Stroke"),
+                            ("dementia", "Dementia"),
+                            ("other", "Other"),
+                        ],
+                        max_length=16,
+                        verbose_name="clinical area",
+                    ),
+                ),
+                ("modalities", models.CharField(max_length=64, verbose_name="modalities")),
+                (
+                    "operating_threshold",
+                    models.PositiveSmallIntegerField(default=50, verbose_name="operating threshold"),
+                ),
+                (
+                    "regulatory_clearance",
+                    models.CharField(blank=True, max_length=100, verbose_name="regulatory clearance"),
+                ),
+                ("colour", models.CharField(default="#ffb000", max_length=7, verbose_name="colour")),
+                ("is_active", models.BooleanField(default=True, verbose_name="active")),
+                (
+                    "is_reference",
+                    models.BooleanField(
+                        default=False,
+                        help_text="Results of this model are labelled everywhere as not for clinical use.",
+                        verbose_name="reference engine, not for clinical use",
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'verbose_name': 'AI model',
-                'verbose_name_plural': 'AI models',
-                'ordering': ['vendor', 'product', 'version'],
-                'constraints': [models.UniqueConstraint(fields=('vendor', 'product', 'version'), name='ai_model_unique_version'), models.CheckConstraint(condition=models.Q(('operating_threshold__lte', 100)), name='ai_model_threshold_0_100')],
+                "verbose_name": "AI model",
+                "verbose_name_plural": "AI models",
+                "ordering": ["vendor", "product", "version"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("vendor", "product", "version"), name="ai_model_unique_version"),
+                    models.CheckConstraint(
+                        condition=models.Q(("operating_threshold__lte", 100)), name="ai_model_threshold_0_100"
+                    ),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='AIEngine',
+            name="AIEngine",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100, unique=True, verbose_name='name')),
-                ('kind', models.CharField(choices=[('reference', 'Built-in reference engine'), ('http', 'Vendor engine over HTTP')], default='http', max_length=16, verbose_name='kind')),
-                ('endpoint_url', models.URLField(blank=True, verbose_name='endpoint URL')),
-                ('is_active', models.BooleanField(default=True, verbose_name='active')),
-                ('sites', models.ManyToManyField(related_name='ai_engines', to='accounts.site', verbose_name='sites')),
-                ('user', models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, related_name='ai_engine', to=settings.AUTH_USER_MODEL, verbose_name='service account')),
-                ('ai_models', models.ManyToManyField(related_name='engines', to='ai_overlays.aimodel', verbose_name='models')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=100, unique=True, verbose_name="name")),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("reference", "Built-in reference engine"), ("http", "Vendor engine over HTTP")],
+                        default="http",
+                        max_length=16,
+                        verbose_name="kind",
+                    ),
+                ),
+                ("endpoint_url", models.URLField(blank=True, verbose_name="endpoint URL")),
+                ("is_active", models.BooleanField(default=True, verbose_name="active")),
+                ("sites", models.ManyToManyField(related_name="ai_engines", to="accounts.site", verbose_name="sites")),
+                (
+                    "user",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="ai_engine",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="service account",
+                    ),
+                ),
+                (
+                    "ai_models",
+                    models.ManyToManyField(related_name="engines", to="ai_overlays.aimodel", verbose_name="models"),
+                ),
             ],
             options={
-                'verbose_name': 'AI engine',
-                'verbose_name_plural': 'AI engines',
-                'ordering': ['name'],
+                "verbose_name": "AI engine",
+                "verbose_name_plural": "AI engines",
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='AIResult',
+            name="AIResult",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('result_id', models.CharField(max_length=128)),
-                ('body_sha256', models.CharField(max_length=64)),
-                ('source', models.CharField(choices=[('api', 'REST API'), ('dicom_seg', 'DICOM Segmentation'), ('dicom_sr', 'DICOM Structured Report'), ('dicom_pm', 'DICOM Parametric Map')], default='api', max_length=16)),
-                ('case_score', models.FloatField(blank=True, null=True, verbose_name='case score')),
-                ('triage_flag', models.BooleanField(default=False, verbose_name='urgent')),
-                ('summary', models.TextField(blank=True, verbose_name='summary')),
-                ('received_at', models.DateTimeField(auto_now_add=True)),
-                ('ai_model', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='results', to='ai_overlays.aimodel')),
-                ('engine', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='results', to='ai_overlays.aiengine')),
-                ('study', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='ai_results', to='worklist.study')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("result_id", models.CharField(max_length=128)),
+                ("body_sha256", models.CharField(max_length=64)),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[
+                            ("api", "REST API"),
+                            ("dicom_seg", "DICOM Segmentation"),
+                            ("dicom_sr", "DICOM Structured Report"),
+                            ("dicom_pm", "DICOM Parametric Map"),
+                        ],
+                        default="api",
+                        max_length=16,
+                    ),
+                ),
+                ("case_score", models.FloatField(blank=True, null=True, verbose_name="case score")),
+                ("triage_flag", models.BooleanField(default=False, verbose_name="urgent")),
+                ("summary", models.TextField(blank=True, verbose_name="summary")),
+                ("received_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "ai_model",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="results", to="ai_overlays.aimodel"
+                    ),
+                ),
+                (
+                    "engine",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="results",
+                        to="ai_overlays.aiengine",
+                    ),
+                ),
+                (
+                    "study",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="ai_results", to="worklist.study"
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'AI result',
-                'verbose_name_plural': 'AI results',
-                'ordering': ['received_at', 'id'],
+                "verbose_name": "AI result",
+                "verbose_name_plural": "AI results",
+                "ordering": ["received_at", "id"],
             },
         ),
         migrations.CreateModel(
-            name='Finding',
+            name="Finding",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('finding_type', models.SlugField(max_length=40, verbose_name='finding type')),
-                ('label', models.CharField(blank=True, max_length=200, verbose_name='label')),
-                ('score', models.FloatField(blank=True, null=True, verbose_name='score')),
-                ('geometry_kind', models.CharField(choices=[('point', 'Point'), ('box', 'Box'), ('polygon', 'Outline'), ('box3d', '3D box'), ('none', 'Whole study')], max_length=8)),
-                ('geometry', models.JSONField(blank=True, default=dict)),
-                ('series_instance_uid', models.CharField(blank=True, max_length=64)),
-                ('sop_instance_uid', models.CharField(blank=True, max_length=64)),
-                ('frame', models.PositiveIntegerField(default=1)),
-                ('result', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='findings', to='ai_overlays.airesult')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("finding_type", models.SlugField(max_length=40, verbose_name="finding type")),
+                ("label", models.CharField(blank=True, max_length=200, verbose_name="label")),
+                ("score", models.FloatField(blank=True, null=True, verbose_name="score")),
+                (
+                    "geometry_kind",
+                    models.CharField(
+                        choices=[
+                            ("point", "Point"),
+                            ("box", "Box"),
+                            ("polygon", "Outline"),
+                            ("box3d", "3D box"),
+                            ("none", "Whole study"),
+                        ],
+                        max_length=8,
+                    ),
+                ),
+                ("geometry", models.JSONField(blank=True, default=dict)),
+                ("series_instance_uid", models.CharField(blank=True, max_length=64)),
+                ("sop_instance_uid", models.CharField(blank=True, max_length=64)),
+                ("frame", models.PositiveIntegerField(default=1)),
+                (
+                    "result",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="findings", to="ai_overlays.airesult"
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'AI finding',
-                'verbose_name_plural': 'AI findings',
-                'ordering': ['result', 'id'],
+                "verbose_name": "AI finding",
+                "verbose_name_plural": "AI findings",
+                "ordering": ["result", "id"],
             },
         ),
         migrations.CreateModel(
-            name='Heatmap',
+            name="Heatmap",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('series_instance_uid', models.CharField(max_length=64)),
-                ('sop_instance_uid', models.CharField(max_length=64)),
-                ('frame', models.PositiveIntegerField(default=1)),
-                ('rows', models.PositiveIntegerField()),
-                ('columns', models.PositiveIntegerField()),
-                ('png', models.BinaryField()),
-                ('result', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='heatmaps', to='ai_overlays.airesult')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("series_instance_uid", models.CharField(max_length=64)),
+                ("sop_instance_uid", models.CharField(max_length=64)),
+                ("frame", models.PositiveIntegerField(default=1)),
+                ("rows", models.PositiveIntegerField()),
+                ("columns", models.PositiveIntegerField()),
+                ("png", models.BinaryField()),
+                (
+                    "result",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="heatmaps", to="ai_overlays.airesult"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['result', 'id'],
+                "ordering": ["result", "id"],
             },
         ),
         migrations.CreateModel(
-            name='AIJob',
+            name="AIJob",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('sent', 'Sent, waiting for the result'), ('done', 'Done'), ('failed', 'Failed')], default='pending', max_length=16, verbose_name='status')),
-                ('attempts', models.PositiveSmallIntegerField(default=0)),
-                ('reason', models.CharField(blank=True, max_length=300, verbose_name='reason')),
-                ('next_attempt_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('engine', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='jobs', to='ai_overlays.aiengine')),
-                ('study', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='ai_jobs', to='worklist.study')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("sent", "Sent, waiting for the result"),
+                            ("done", "Done"),
+                            ("failed", "Failed"),
+                        ],
+                        default="pending",
+                        max_length=16,
+                        verbose_name="status",
+                    ),
+                ),
+                ("attempts", models.PositiveSmallIntegerField(default=0)),
+                ("reason", models.CharField(blank=True, max_length=300, verbose_name="reason")),
+                ("next_attempt_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "engine",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="jobs", to="ai_overlays.aiengine"
+                    ),
+                ),
+                (
+                    "study",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="ai_jobs", to="worklist.study"
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'AI job',
-                'verbose_name_plural': 'AI jobs',
-                'indexes': [models.Index(fields=['status', 'next_attempt_at'], name='ai_job_due')],
-                'constraints': [models.UniqueConstraint(fields=('study', 'engine'), name='ai_job_one_per_engine')],
+                "verbose_name": "AI job",
+                "verbose_name_plural": "AI jobs",
+                "indexes": [models.Index(fields=["status", "next_attempt_at"], name="ai_job_due")],
+                "constraints": [models.UniqueConstraint(fields=("study", "engine"), name="ai_job_one_per_engine")],
             },
         ),
         migrations.AddIndex(
-            model_name='airesult',
-            index=models.Index(fields=['study', 'received_at'], name='ai_result_study'),
+            model_name="airesult",
+            index=models.Index(fields=["study", "received_at"], name="ai_result_study"),
         ),
         migrations.AddConstraint(
-            model_name='airesult',
-            constraint=models.UniqueConstraint(fields=('ai_model', 'result_id'), name='ai_result_idempotent'),
+            model_name="airesult",
+            constraint=models.UniqueConstraint(fields=("ai_model", "result_id"), name="ai_result_idempotent"),
         ),
         migrations.AddConstraint(
-            model_name='heatmap',
-            constraint=models.UniqueConstraint(fields=('result', 'sop_instance_uid', 'frame'), name='heatmap_one_per_frame'),
+            model_name="heatmap",
+            constraint=models.UniqueConstraint(
+                fields=("result", "sop_instance_uid", "frame"), name="heatmap_one_per_frame"
+            ),
         ),
     ]
