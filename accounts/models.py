@@ -94,6 +94,15 @@ class AuditAction(models.TextChoices):
     STUDY_CLAIMED = "study_claimed", _("Study claimed")  # 110110
     STUDY_RELEASED = "study_released", _("Study released")  # 110110
     STUDY_REASSIGNED = "study_reassigned", _("Study reassigned")  # 110110
+    AI_RESULT_RECEIVED = "ai_result_received", _("AI result received")  # 110107 Import
+    AI_RESULTS_VIEWED = "ai_results_viewed", _("AI results viewed")  # 110103
+    FINDING_DECIDED = "finding_decided", _("AI finding decided")  # 110110
+    FINDING_ADDED = "finding_added", _("Finding added by the reader")  # 110110
+    REPORT_VIEWED = "report_viewed", _("Report viewed")  # 110103
+    REPORT_SAVED = "report_saved", _("Report saved")  # 110110
+    REPORT_SIGNED = "report_signed", _("Report signed")  # 110110
+    ADDENDUM_ADDED = "addendum_added", _("Addendum added")  # 110110
+    REPORT_SENT = "report_sent", _("Report sent to the PACS")  # 110104 Transferred
 
 
 class AuditEvent(models.Model):
