@@ -16,6 +16,8 @@ ALLOW: dict[str, frozenset[str]] = {
     "post_ai_results": frozenset({Role.AI_ENGINE}),
     "view_ai_results": frozenset({Role.RADIOLOGIST, Role.DEPARTMENT_HEAD, Role.ADMIN}),
     "manage_ai": frozenset({Role.ADMIN}),
+    "decide_findings": frozenset({Role.RADIOLOGIST, Role.DEPARTMENT_HEAD}),
+    "sign_reports": frozenset({Role.RADIOLOGIST, Role.DEPARTMENT_HEAD}),
 }
 
 

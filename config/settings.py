@@ -164,6 +164,8 @@ AI_STABLE_SECONDS = env_int("AI_STABLE_SECONDS", 60, minimum=0)
 AI_RETRY_SECONDS = env_int("AI_RETRY_SECONDS", 30, minimum=1)
 AI_MAX_ATTEMPTS = env_int("AI_MAX_ATTEMPTS", 5, minimum=1)
 AI_MAX_RESULT_BYTES = env_int("AI_MAX_RESULT_BYTES", 256 << 20, minimum=1 << 20)
+# How engines reach us (the WADO-RS root and the results URL in a job's notice).
+PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
 
 # --- DICOM ----------------------------------------------------------------------------------
 DICOM_AE_TITLE = env_str("DICOM_AE_TITLE", "READINGWS")
@@ -176,6 +178,9 @@ PACS_DICOMWEB_URL = env_str("PACS_DICOMWEB_URL", "")
 PACS_USERNAME = env_str("PACS_USERNAME", "")
 PACS_PASSWORD = env_str("PACS_PASSWORD", "")
 PACS_SITE = env_str("PACS_SITE", "ANSEONG")
+# Where signed reports go as DICOM SR: "AE@host:port" sends by C-STORE; empty sends by STOW-RS to
+# PACS_DICOMWEB_URL (or nowhere when that is empty too).
+PACS_STORE_AE = env_str("PACS_STORE_AE", "")
 
 # --- language and time ----------------------------------------------------------------------
 LANGUAGE_CODE = env_str("LANGUAGE_CODE", "ko")

@@ -21,6 +21,7 @@ from worklist.fault_injection import fault_point
 from worklist.models import Instance, Patient, Series, Study
 from worklist.pixel_checks import check_instance_pixels
 from worklist.priority import priority_of
+from worklist.signals import instance_stored
 
 logger = logging.getLogger(__name__)
 
@@ -123,12 +124,22 @@ def _store(
     fault_point("after_file_written")
     try:
         with transaction.atomic():
-            instance_id, replaced_key = _index(
+            instance_id, study_id, replaced_key = _index(
                 parsed, site=site, key=key, digest=digest, source=source, source_detail=source_detail
             )
             if parsed.has_pixels and not parsed.pixel_problem:
                 # Decoding is slow: a worker does it once the row is visible.
                 transaction.on_commit(lambda: _schedule_pixel_check(instance_id), robust=True)
+            if instance_stored.has_listeners():
+                transaction.on_commit(
+                    lambda: instance_stored.send(
+                        sender=Instance,
+                        instance_id=instance_id,
+                        sop_class_uid=parsed.sop_class_uid,
+                        study_id=study_id,
+                    ),
+                    robust=True,
+                )
             fault_point("before_commit")
     except IntegrityError:
         # Another ingest of the same SOP Instance committed first.
@@ -193,7 +204,8 @@ def _already_present(parsed: ParsedInstance, instance_id: int) -> IngestResult:
 
 def _index(
     parsed: ParsedInstance, *, site: Site, key: str, digest: str, source: str, source_detail: str
-) -> tuple[int, str]:
+) -> tuple[int, int, str]:
+    """(instance id, study id, the file key a replaced instance had)."""
     fields = parsed.index
     series_id, study_id, series_created, study_modalities = _series_for(parsed, site=site)
     values = _instance_values(parsed, key=key, digest=digest, source=source, source_detail=source_detail)
@@ -207,7 +219,7 @@ def _index(
                 raise DicomRejected("inconsistent", "this SOP Instance UID belongs to another series")
             replaced_key = existing.file_key
             Instance.objects.filter(pk=existing.pk).update(**values)
-            return existing.pk, replaced_key
+            return existing.pk, study_id, replaced_key
 
     instance_id = _insert_instance(series_id=series_id, sop_instance_uid=parsed.sop_instance_uid, **values)
     now = timezone.now()
@@ -225,7 +237,7 @@ def _index(
             study_changes["modalities"] = ",".join(sorted(modalities | {fields["modality"]}))
     if study_changes:
         Study.objects.filter(pk=study_id).update(**study_changes)
-    return instance_id, replaced_key
+    return instance_id, study_id, replaced_key
 
 
 def _insert_instance(**values: object) -> int:

@@ -22,7 +22,8 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     ),
     StudyStatus.AI_PENDING: frozenset({StudyStatus.AI_READY, StudyStatus.AI_FAILED, StudyStatus.IN_READING}),
     StudyStatus.AI_READY: frozenset({StudyStatus.AI_PENDING, StudyStatus.IN_READING}),
-    StudyStatus.AI_FAILED: frozenset({StudyStatus.AI_PENDING, StudyStatus.IN_READING}),
+    # A vendor's result can still arrive after its job was given up on.
+    StudyStatus.AI_FAILED: frozenset({StudyStatus.AI_PENDING, StudyStatus.AI_READY, StudyStatus.IN_READING}),
     StudyStatus.NO_AI: frozenset({StudyStatus.AI_PENDING, StudyStatus.AI_READY, StudyStatus.IN_READING}),
     StudyStatus.IN_READING: frozenset(
         {

@@ -1,6 +1,7 @@
 // The viewer page: pick a renderer, open the study, wire the toolbar and the keyboard.
 // `window.readingViewer` is the handle the browser tests and the benchmark drive.
 
+import { installAiOverlays } from "./ai-overlays.js";
 import { CanvasRenderer } from "./canvas-renderer.js";
 import { GlRenderer, createContext, isSoftware } from "./gl-renderer.js";
 import { HelpOverlay } from "./help-overlay.js";
@@ -100,4 +101,6 @@ if (root) {
   installShortcuts(viewer, help);
   if (missing) viewer.message("webglMissing");
   viewer.open(manifestArriving);
+  // After open(): the panel waits for the same manifest, and open() must have hung it first.
+  viewer.ai = installAiOverlays(viewer, manifestArriving);
 }

@@ -80,6 +80,9 @@ function handle(viewer, help, event, key) {
     case "y":
       viewer.setSynchronised(!viewer.synchronised);
       return true;
+    case "h":
+      viewer.ai?.toggle();
+      return Boolean(viewer.ai);
     case "Delete":
     case "Backspace":
       viewport?.measurements.removeLast();
