@@ -14,8 +14,11 @@ few seconds, one slice per requestAnimationFrame, and counts the images the rend
 Orthanc (Debian's, started as bench/cstore_bench.py starts it, with its DICOMweb plugin) gets
 the same instances; its 300 frames are fetched through WADO-RS .../frames/1 from Python over six
 persistent HTTP connections at once, as a browser would open them (a page served by our origin
-cannot fetch Orthanc's: Orthanc 1.10 sends no CORS headers). Our frames endpoint is fetched the
-same way from Python too, for a like-for-like server figure. Headless chromium draws WebGL with
+cannot fetch Orthanc's: Orthanc 1.10 sends no CORS headers). Our single-frame endpoint is fetched
+the same way from Python too, for a like-for-like server figure, and so are our series ranges as
+the viewer asks for them (the first frame, then the rest in three ranges at once). Each browser
+round also reports the CPU seconds that chromium's processes (renderer, GPU, browser) and our
+server spent, which say more than wall time on a shared machine. Headless chromium draws WebGL with
 SwiftShader (software): the scrolling figure is a CPU figure here, not a GPU one."""
 
 import argparse
@@ -23,6 +26,7 @@ import io
 import json
 import os
 import queue
+import re
 import shutil
 import signal
 import statistics
@@ -201,7 +205,38 @@ SCROLL = """async (seconds) => {
 }"""
 
 
-def browser_round(browser, base: str, study_uid: str, scroll_seconds: float, query: str) -> dict:
+def _process_tree(pid: int) -> list[int]:
+    """The process and its descendants (children of any of its threads: chromium forks from one)."""
+    children = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            children += (task / "children").read_text().split()
+        except FileNotFoundError:
+            continue
+    return [pid] + [descendant for child in children for descendant in _process_tree(int(child))]
+
+
+def cpu_seconds(pids: list[int], server_pid: int) -> dict[str, float]:
+    """User + system CPU so far by kind: our server, chromium's processes by --type, the rest."""
+    spent: dict[str, float] = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+        except FileNotFoundError:
+            continue
+        # chromium rewrites its children's command lines with spaces between the arguments
+        typed = re.search(r"--type=([\w-]+)", command)
+        kind = typed.group(1) if typed else ""
+        if pid == server_pid:
+            kind = "server"
+        elif not kind:
+            kind = "browser" if "chrom" in command else "driver"
+        spent[kind] = spent.get(kind, 0.0) + (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return spent
+
+
+def browser_round(browser, base: str, study_uid: str, scroll_seconds: float, query: str, server_pid: int) -> dict:
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     page = context.new_page()
     page.goto(f"{base}/accounts/login/")
@@ -209,8 +244,11 @@ def browser_round(browser, base: str, study_uid: str, scroll_seconds: float, que
     page.fill("input[name=password]", PASSWORD)
     page.click("button.primary")
     page.wait_for_url(f"{base}/")
+    before = cpu_seconds(_process_tree(os.getpid()) + [server_pid], server_pid)
     page.goto(f"{base}/reading/studies/{study_uid}/{query}")
     page.wait_for_selector("#viewer[data-all-loaded]", state="attached", timeout=120_000)
+    after = cpu_seconds(_process_tree(os.getpid()) + [server_pid], server_pid)
+    cpu = {kind: seconds - before.get(kind, 0.0) for kind, seconds in after.items()}
     marks = page.evaluate(
         """() => Object.fromEntries(performance.getEntriesByType("mark").map((mark) => [mark.name, mark.startTime]))"""
     )
@@ -242,7 +280,7 @@ def browser_round(browser, base: str, study_uid: str, scroll_seconds: float, que
     )
     scrolled = page.evaluate(SCROLL, scroll_seconds)
     context.close()
-    return {**marks, **info, **timeline, **scrolled}
+    return {**marks, **info, **timeline, **scrolled, "cpu": cpu}
 
 
 def main() -> None:
@@ -288,7 +326,7 @@ def main() -> None:
             orthanc.start(1)
             wait_for_port(orthanc.http_port, orthanc.process)
             upload_to_orthanc(orthanc.http_port, files)
-            results = run_rounds(arguments, port, study_uid, orthanc, datasets, sync_playwright)
+            results = run_rounds(arguments, port, server.pid, study_uid, orthanc, datasets, sync_playwright)
         finally:
             stop(server)
             orthanc.close()
@@ -332,12 +370,27 @@ def our_frame_paths(port: int, study_uid: str) -> list[str]:
     return [frame["url"] for series in manifest["series"] for frame in series["frames"]], cookie
 
 
+def fetch_ranges(port: int, study_uid: str, cookie: str) -> tuple[float, int]:
+    """Our series as the viewer fetches it: frame 0 alone, then the rest in three ranges at once."""
+    connection = HTTPConnection("127.0.0.1", port, timeout=60)
+    connection.request("GET", f"/reading/api/studies/{study_uid}/manifest", headers={"Cookie": cookie})
+    series = json.loads(connection.getresponse().read())["series"][0]
+    connection.close()
+    count, url, version = series["frame_count"], series["frames_url"], series["frames_version"]
+    per_range = -(-(count - 1) // 3)
+    first = f"{url}?start=0&count=1&v={version}"
+    rest = [f"{url}?start={start}&count={per_range}&v={version}" for start in range(1, count, per_range)]
+    first_seconds, first_bytes = fetch_all(port, [first], {"Cookie": cookie})
+    rest_seconds, rest_bytes = fetch_all(port, rest, {"Cookie": cookie})
+    return first_seconds + rest_seconds, first_bytes + rest_bytes
+
+
 # The viewer's choice here (no GPU: the 2D canvas) and WebGL2 forced (SwiftShader rasterises it).
 MODES = {"auto": "", "webgl2": "?renderer=webgl2"}
 
 
-def run_rounds(arguments, port, study_uid, orthanc, datasets, sync_playwright) -> dict:
-    results: dict = {"browser": {mode: [] for mode in MODES}, "orthanc": [], "ours_python": []}
+def run_rounds(arguments, port, server_pid, study_uid, orthanc, datasets, sync_playwright) -> dict:
+    results: dict = {"browser": {mode: [] for mode in MODES}, "orthanc": [], "ours_python": [], "ours_ranges": []}
     base = f"http://localhost:{port}"  # the resolver rule above maps every other name, IPs included
     orthanc_paths = orthanc_frame_paths(datasets)
     orthanc_headers = {"Accept": 'multipart/related; type="application/octet-stream"; transfer-syntax=*'}
@@ -346,7 +399,8 @@ def run_rounds(arguments, port, study_uid, orthanc, datasets, sync_playwright) -
         try:
             for round_number in range(1, arguments.rounds + 1):
                 for mode, query in MODES.items():
-                    figures = browser_round(browser, base, study_uid, arguments.scroll_seconds, query)
+                    figures = browser_round(browser, base, study_uid, arguments.scroll_seconds, query, server_pid)
+                    cpu = figures["cpu"]
                     results["browser"][mode].append(figures)
                     print(
                         f"round {round_number} {mode:>6} ({figures['renderer']}): "
@@ -355,7 +409,8 @@ def run_rounds(arguments, port, study_uid, orthanc, datasets, sync_playwright) -
                         f"({figures['displayFrames'] / figures['elapsed']:.1f} animation frames/s); "
                         f"manifest {figures['manifestStart']:.0f}-{figures['manifestEnd']:.0f} ms, "
                         f"first frame {figures['firstFrameStart']:.0f}-{figures['firstFrameEnd']:.0f} ms, "
-                        f"{figures['frameRequests']} frame requests",
+                        f"{figures['frameRequests']} frame requests; CPU s: "
+                        + ", ".join(f"{kind} {spent:.2f}" for kind, spent in sorted(cpu.items()) if spent >= 0.01),
                         flush=True,
                     )
                 orthanc_seconds, orthanc_bytes = fetch_all(orthanc.http_port, orthanc_paths, orthanc_headers)
@@ -363,10 +418,14 @@ def run_rounds(arguments, port, study_uid, orthanc, datasets, sync_playwright) -
                 paths, cookie = our_frame_paths(port, study_uid)
                 ours_seconds, ours_bytes = fetch_all(port, paths, {"Cookie": cookie})
                 results["ours_python"].append(ours_seconds)
+                ranges_seconds, ranges_bytes = fetch_ranges(port, study_uid, cookie)
+                results["ours_ranges"].append(ranges_seconds)
                 print(
                     f"round {round_number} Python, {len(paths)} single-frame GETs on 6 connections: "
                     f"Orthanc WADO-RS {orthanc_seconds * 1000:.0f} ms ({orthanc_bytes / 1e6:.0f} MB), "
-                    f"ours {ours_seconds * 1000:.0f} ms ({ours_bytes / 1e6:.0f} MB)",
+                    f"ours {ours_seconds * 1000:.0f} ms ({ours_bytes / 1e6:.0f} MB); "
+                    f"ours as the viewer asks (1 + 3 ranges) {ranges_seconds * 1000:.0f} ms "
+                    f"({ranges_bytes / 1e6:.0f} MB)",
                     flush=True,
                 )
         finally:
@@ -400,10 +459,19 @@ def report(results: dict, count: int, megabytes: float) -> None:
         print(_row("slices drawn per second, scrolling", renderer, [f["drawn"] / f["elapsed"] for f in rounds], "60"))
     print(_row(f"Orthanc WADO-RS, {count} frames, Python, 6 connections, ms", "-", orthanc, "reference"))
     print(_row("our single-frame endpoint the same way, ms", "-", ours, ""))
+    ranges = [seconds * 1000 for seconds in results["ours_ranges"]]
+    print(_row("our series ranges as the viewer asks (1 + 3 ranges), Python, ms", "-", ranges, ""))
     reference = statistics.median(orthanc)
     for mode, loaded in loaded_by_mode.items():
         print(f"every frame loaded in the browser ({mode}) / Orthanc's Python fetch: {loaded / reference:.2f}")
     print(f"our endpoint / Orthanc's, both single frames from Python: {statistics.median(ours) / reference:.2f}")
+    ranges_ratio = statistics.median(ranges) / reference
+    print(f"our ranges as the viewer asks / Orthanc's single frames, Python: {ranges_ratio:.2f}")
+    for mode, rounds in results["browser"].items():
+        kinds = sorted({kind for figures in rounds for kind in figures["cpu"]})
+        spent = {kind: statistics.median(figures["cpu"].get(kind, 0.0) for figures in rounds) for kind in kinds}
+        listed = ", ".join(f"{kind} {seconds:.2f}" for kind, seconds in spent.items() if seconds >= 0.01)
+        print(f"CPU seconds per load ({mode}), median: {listed}")
     gpu = next(iter(results["browser"].values()))[0]["gpu"]
     print(f"WebGL here: {gpu}; 'loaded' is every frame in a GPU texture (webgl2) or in memory (canvas2d)")
 

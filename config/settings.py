@@ -2,6 +2,7 @@
 (listed in .env.example) and has a working embedded default: SQLite, in-memory channel layer,
 in-process jobs, files in ./var/."""
 
+from datetime import timedelta
 from pathlib import Path
 
 from django.utils.translation import gettext_lazy as _
@@ -51,9 +52,13 @@ INSTALLED_APPS = [
     "django_htmx",
     "django_tasks_db",
     "channels",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "accounts",
     "worklist",
     "ai_overlays",
+    "stats",
     "reading",
 ]
 
@@ -64,11 +69,16 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "accounts.idle_timeout.IdleTimeoutMiddleware",
+    "accounts.two_factor.TwoFactorRequiredMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 if PRODUCTION:  # in development runserver (daphne) and the test live server serve static files
@@ -94,6 +104,7 @@ TEMPLATES = [
                 "django.template.context_processors.csp",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "accounts.idle_timeout.idle_timeout_context",
             ],
         },
     },
@@ -227,9 +238,37 @@ SILENCED_SYSTEM_CHECKS = ["security.W021"]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# --- sign-in --------------------------------------------------------------------------------
+# django-axes checks the lockout before the password; ModelBackend then checks the password.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# LOGIN_FAILURE_LIMIT wrong passwords for one username from one address lock that pair out for
+# LOGIN_COOLOFF_MINUTES; a colleague on the same reading-room PC is not locked out with them.
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_COOLOFF_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "accounts.signin.lockout_response"
+# The address the audit trail records (REMOTE_ADDR); a forged X-Forwarded-For must not reset the count.
+AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]
+# Axes would log the attempted username, which may be a mistyped patient name or ID.
+AXES_VERBOSE = False
+AXES_CLIENT_STR_CALLABLE = "accounts.signin.client_description"
+# Sessions end after this many minutes without user activity (reading rooms are shared rooms).
+IDLE_TIMEOUT_MINUTES = env_int("IDLE_TIMEOUT_MINUTES", 30, minimum=1)
+# Roles that must pass a TOTP second factor; by default admins and data stewards in production,
+# nobody in development (the demo logins of ./run). Set it empty to require it of nobody.
+OTP_REQUIRED_ROLES = env_list("OTP_REQUIRED_ROLES", ["admin", "data_steward"] if PRODUCTION else [])
+if not set(OTP_REQUIRED_ROLES) <= {"radiologist", "department_head", "admin", "data_steward"}:
+    raise ConfigurationError("OTP_REQUIRED_ROLES may list only radiologist, department_head, admin, data_steward")
+OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER", "Reading workstation")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -238,6 +277,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "accounts.problems.api_exception_handler",
 }
 SPECTACULAR_SETTINGS = {"TITLE": "Reading workstation API", "VERSION": "1"}
 

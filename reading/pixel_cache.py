@@ -89,6 +89,23 @@ def frames(sources: Sequence[FrameSource]) -> list[FrameBytes]:
     return [result for result in results if result is not None]
 
 
+def known_problems(sources: Sequence[FrameSource]) -> set[int] | None:
+    """The positions of the frames that will be sent as problems, when that is known without
+    decoding (every frame native, cached, or with a known problem: a look at the index and a
+    stat each); None when some frame must be decoded first to know."""
+    problems = set()
+    for index, source in enumerate(sources):
+        if source.problem:
+            problems.add(index)
+        elif reads_directly(source.header) or frame_path(source).exists():
+            continue
+        elif _problem_path(source).exists():
+            problems.add(index)
+        else:
+            return None
+    return problems
+
+
 def _read_directly(source: FrameSource) -> FrameBytes | None:
     """Native frames are read from the archive each time: that costs less than reading a cached
     copy would save, and much less than writing one (measured in bench/series_fetch_bench.py)."""

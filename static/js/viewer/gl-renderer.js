@@ -222,13 +222,16 @@ export class GlRenderer {
     return { texture: store.textures[slot], layer: index % store.layers, layers: store.layers };
   }
 
-  /** Copy frames that arrived into their textures: one call per texture array they span. */
+  /**
+   * Copy frames that arrived into their textures: one call per run of frames that share a texture
+   * array and lie one after the other in one buffer (a batch of the loader).
+   */
   upload(series, first, count) {
     const gl = this.gl;
     let index = first;
     while (index < first + count) {
       const { texture, layer, layers } = this.place(series, index);
-      const run = Math.min(first + count - index, layers - layer);
+      const run = series.contiguous(index, Math.min(first + count - index, layers - layer));
       const frame = series.frames[index];
       const format = this.formats[frame.dtype];
       gl.bindTexture(gl.TEXTURE_2D_ARRAY, texture);

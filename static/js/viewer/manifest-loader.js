@@ -1,10 +1,14 @@
 // The study manifest and the pixels of its series, loaded progressively: the shown frame first,
-// then outward from it, in a few ranged requests of the frames endpoint whose bodies are read as
-// they stream in, so each frame is usable (and uploaded to the GPU) the moment its last byte lands.
+// then outward from it, in a few large ranged requests of the frames endpoint whose bodies are
+// read as they stream in, a few frames at a time straight into their own buffers (a BYOB reader:
+// no copy, no per-chunk work), so frames are usable (and uploaded to the GPU) as they land.
 
 export const BYTES_PER_SAMPLE = { int16: 2, uint16: 2, uint8: 1, rgb8: 1, float32: 4 };
 const SAMPLES_PER_PIXEL = { rgb8: 3 };
 const ARRAY_TYPES = { int16: Int16Array, uint16: Uint16Array, uint8: Uint8Array, rgb8: Uint8Array, float32: Float32Array };
+// Frames read into one buffer at most: fewer reads and GPU uploads, yet a 512x512 CT slice still
+// shows within four frames of arriving (a frame larger than this is read alone).
+const BATCH_BYTES = 2 << 20;
 
 // Frame states in SeriesPixels.state.
 export const PENDING = 0;
@@ -46,8 +50,9 @@ function slicePositions(frames) {
 
 /**
  * The frames of one series: their description from the manifest and, once arrived, their pixel
- * values in one buffer (kept for the ROI statistics, the canvas renderer and GPU re-uploads).
- * Dispatches "frames" ({first, count}) as frames arrive, in order within a request.
+ * values (kept for the ROI statistics, the canvas renderer and GPU re-uploads), several frames of
+ * a batch sharing one buffer. Dispatches "frames" ({first, count}) as frames arrive, in order
+ * within a request; the frames of one event share a buffer.
  */
 export class SeriesPixels extends EventTarget {
   /**
@@ -61,21 +66,16 @@ export class SeriesPixels extends EventTarget {
     this.frames = info.frames;
     this.count = this.frames.length;
     this.modality = info.modality;
-    this.offsets = new Array(this.count);
-    this.byteLengths = new Array(this.count);
-    let total = 0;
-    for (const [index, frame] of this.frames.entries()) {
-      total = Math.ceil(total / 4) * 4; // typed-array views need aligned offsets
-      this.offsets[index] = total;
-      this.byteLengths[index] = frame.rows * frame.columns * BYTES_PER_SAMPLE[frame.dtype] * (SAMPLES_PER_PIXEL[frame.dtype] ?? 1);
-      total += this.byteLengths[index];
-    }
-    this.totalBytes = total;
+    this.byteLengths = this.frames.map(
+      (frame) => frame.rows * frame.columns * BYTES_PER_SAMPLE[frame.dtype] * (SAMPLES_PER_PIXEL[frame.dtype] ?? 1),
+    );
+    /** Where each arrived frame lives: its batch's buffer and its offset there. */
+    this.buffers = new Array(this.count).fill(null);
+    this.offsets = new Array(this.count).fill(0);
     const first = this.frames[0];
     this.uniform = this.frames.every(
       (frame) => frame.rows === first.rows && frame.columns === first.columns && frame.dtype === first.dtype,
     );
-    this.buffer = null;
     this.state = new Uint8Array(this.count);
     this.problems = new Map(this.frames.filter((frame) => frame.problem).map((frame) => [frame.index, frame.problem]));
     this.arrived = 0;
@@ -90,23 +90,48 @@ export class SeriesPixels extends EventTarget {
     return this.arrived === this.count;
   }
 
-  allocate() {
-    if (!this.buffer) this.buffer = new ArrayBuffer(this.totalBytes);
-  }
-
-  /** The pixel values of a frame that has arrived (RGB: interleaved), else null. */
+  /** The pixel values of a frame that has arrived (RGB: interleaved; zeros for a problem), else null. */
   values(index) {
-    if (this.state[index] === PENDING || !this.buffer) return null;
-    const frame = this.frames[index];
-    const ArrayType = ARRAY_TYPES[frame.dtype];
-    return new ArrayType(this.buffer, this.offsets[index], this.byteLengths[index] / ArrayType.BYTES_PER_ELEMENT);
+    if (this.state[index] === PENDING) return null;
+    const ArrayType = ARRAY_TYPES[this.frames[index].dtype];
+    const length = this.byteLengths[index] / ArrayType.BYTES_PER_ELEMENT;
+    if (!this.buffers[index]) return new ArrayType(length); // a request that failed: shown as zeros
+    return new ArrayType(this.buffers[index], this.offsets[index], length);
   }
 
-  /** Values of frames first..first+count-1 as one view (uniform series: they are contiguous). */
+  /** How many frames from `index` on (at most `limit`) lie one after the other in one buffer. */
+  contiguous(index, limit) {
+    const buffer = this.buffers[index];
+    let run = 1;
+    while (
+      run < limit &&
+      buffer &&
+      this.buffers[index + run] === buffer &&
+      this.offsets[index + run] === this.offsets[index + run - 1] + this.byteLengths[index + run - 1]
+    ) {
+      run += 1;
+    }
+    return run;
+  }
+
+  /** Values of frames first..first+count-1 as one view (same buffer, see contiguous()). */
   rangeValues(first, count) {
     const ArrayType = ARRAY_TYPES[this.frames[first].dtype];
     const bytes = this.offsets[first + count - 1] + this.byteLengths[first + count - 1] - this.offsets[first];
-    return new ArrayType(this.buffer, this.offsets[first], bytes / ArrayType.BYTES_PER_ELEMENT);
+    if (!this.buffers[first]) return new ArrayType(bytes / ArrayType.BYTES_PER_ELEMENT);
+    return new ArrayType(this.buffers[first], this.offsets[first], bytes / ArrayType.BYTES_PER_ELEMENT);
+  }
+
+  /** Keep a batch: frames first..first+count-1, one after the other from the buffer's start. */
+  keep(first, count, buffer) {
+    let offset = 0;
+    for (let index = first; index < first + count; index += 1) {
+      if (this.state[index] === PENDING) {
+        this.buffers[index] = buffer;
+        this.offsets[index] = offset;
+      }
+      offset += this.byteLengths[index];
+    }
   }
 
   /** Record frames that arrived (zeros for those the server could not decode) and announce them. */
@@ -129,7 +154,6 @@ export class SeriesPixels extends EventTarget {
 
   /** Frames a request could not bring: shown as problems, not retried forever. */
   fail(first, count, reason) {
-    this.allocate();
     const indexes = new Set();
     for (let index = first; index < first + count; index += 1) indexes.add(index);
     this.arrive(first, count, indexes, reason);
@@ -160,12 +184,13 @@ export function planChunks(count, around, chunkFrames) {
 }
 
 /**
- * One queue of ranged requests for every series, at most `maxRequests` in flight (browsers open
- * six connections per host; the rest stay free for thumbnails and the page). Series shown in a
- * viewport come first, and within a series the chunks nearest the shown frame.
+ * One queue of ranged requests for every series, at most `maxRequests` in flight. Few and large:
+ * on loopback the browser takes a series in fastest over one to three streams (each more costs
+ * CPU that the server and the GPU upload need), and each request costs the server a lookup.
+ * Series shown in a viewport come first, and within a series the chunks nearest the shown frame.
  */
 export class FrameLoader {
-  constructor({ maxRequests = 4, chunkFrames = 40 } = {}) {
+  constructor({ maxRequests = 3, chunkFrames = 128 } = {}) {
     this.maxRequests = maxRequests;
     this.chunkFrames = chunkFrames;
     this.pending = [];
@@ -185,7 +210,6 @@ export class FrameLoader {
     this.focusOf.set(series, { index, shown: shown || Boolean(focus?.shown) });
     if (!this.planned.has(series)) {
       this.planned.add(series);
-      series.allocate();
       const chunkFrames = Math.max(1, Math.min(this.chunkFrames, Math.ceil(series.count / this.maxRequests)));
       for (const [position, chunk] of planChunks(series.count, index, chunkFrames).entries()) {
         this.pending.push({ series, ...chunk, leading: shown && position === 0 });
@@ -249,7 +273,7 @@ export class FrameLoader {
 
   async fetchChunk({ series, start, count }) {
     const base = series.info.frames_url;
-    const url = `${base}${base.includes("?") ? "&" : "?"}start=${start}&count=${count}`;
+    const url = `${base}${base.includes("?") ? "&" : "?"}start=${start}&count=${count}&v=${series.info.frames_version}`;
     const response = await fetch(url, { priority: count === 1 ? "high" : "auto" });
     if (!response.ok) {
       let reason = `${response.status} ${response.statusText}`;
@@ -266,28 +290,94 @@ export class FrameLoader {
         .filter(Boolean)
         .map(Number),
     );
-    const target = new Uint8Array(series.buffer);
+    const reader = new BodyReader(response.body);
+    let index = start;
     const end = start + count;
-    const reader = response.body.getReader();
-    let next = start;
-    let within = 0;
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      const first = next;
-      let read = 0;
-      while (read < value.length && next < end) {
-        const take = Math.min(series.byteLengths[next] - within, value.length - read);
-        target.set(value.subarray(read, read + take), series.offsets[next] + within);
-        within += take;
-        read += take;
-        if (within === series.byteLengths[next]) {
-          next += 1;
-          within = 0;
-        }
-      }
-      if (next > first) series.arrive(first, next - first, problems, "");
+    while (index < end) {
+      const batch = this.batchAt(series, index, end);
+      const buffer = await reader.fill(batch.bytes);
+      if (!buffer) break;
+      series.keep(index, batch.count, buffer);
+      series.arrive(index, batch.count, problems, "");
+      index += batch.count;
     }
-    if (next < end) series.fail(next, end - next, "incomplete response");
+    reader.release();
+    if (index < end) series.fail(index, end - index, "incomplete response");
+  }
+
+  /** The frames from `index` read into one buffer: one sample type, BATCH_BYTES at most. */
+  batchAt(series, index, end) {
+    let count = 1;
+    let bytes = series.byteLengths[index];
+    const dtype = series.frames[index].dtype;
+    while (
+      index + count < end &&
+      series.frames[index + count].dtype === dtype &&
+      bytes + series.byteLengths[index + count] <= BATCH_BYTES
+    ) {
+      bytes += series.byteLengths[index + count];
+      count += 1;
+    }
+    return { count, bytes };
+  }
+}
+
+/**
+ * Reads a response body in pieces of exactly the size asked, each into a fresh buffer: with a
+ * BYOB reader the bytes land there directly, and `min` makes one read fill it; where fetch bodies
+ * are not byte streams, the stream's chunks are copied in.
+ */
+class BodyReader {
+  constructor(body) {
+    try {
+      this.reader = body.getReader({ mode: "byob" });
+      this.byob = true;
+    } catch {
+      this.reader = body.getReader();
+      this.byob = false;
+      this.leftover = null;
+    }
+  }
+
+  /** The next `bytes` bytes as an ArrayBuffer, or null when the body ends first. */
+  async fill(bytes) {
+    return this.byob ? this.fillDirectly(bytes) : this.fillByCopy(bytes);
+  }
+
+  async fillDirectly(bytes) {
+    let buffer = new ArrayBuffer(bytes);
+    let filled = 0;
+    while (filled < bytes) {
+      const { done, value } = await this.reader.read(new Uint8Array(buffer, filled, bytes - filled), {
+        min: bytes - filled,
+      });
+      if (done || !value) return null;
+      buffer = value.buffer; // the read transferred it
+      filled += value.byteLength;
+    }
+    return buffer;
+  }
+
+  async fillByCopy(bytes) {
+    const target = new Uint8Array(bytes);
+    let filled = 0;
+    while (filled < bytes) {
+      let chunk = this.leftover;
+      this.leftover = null;
+      if (!chunk) {
+        const { done, value } = await this.reader.read();
+        if (done) return null;
+        chunk = value;
+      }
+      const take = Math.min(chunk.length, bytes - filled);
+      target.set(chunk.subarray(0, take), filled);
+      filled += take;
+      if (take < chunk.length) this.leftover = chunk.subarray(take);
+    }
+    return target.buffer;
+  }
+
+  release() {
+    this.reader.cancel().catch(() => {});
   }
 }
