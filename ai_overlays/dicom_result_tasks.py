@@ -30,7 +30,7 @@ def on_instance_stored(sender, *, instance_id: int, sop_class_uid: str, study_id
 @task()
 def import_dicom_result(instance_id: int) -> str:
     """Attach the AI output of one stored instance to its study; return "stored", "repeat",
-    the refusal code, or "" when the instance is gone."""
+    "reading_report" (our own signed report), the refusal code, or "" when the instance is gone."""
     instance = Instance.objects.select_related("series__study__patient").filter(pk=instance_id).first()
     if instance is None:
         return ""  # deleted before the task ran
@@ -41,6 +41,8 @@ def import_dicom_result(instance_id: int) -> str:
     source = dicom_results.RESULT_SOURCES.get(instance.sop_class_uid, "dicom")
     try:
         dataset = pydicom.dcmread(path)
+        if dicom_results.is_reading_report(dataset):
+            return "reading_report"  # our own signed report, not an AI's output
         conversion = dicom_results.convert(
             dataset,
             study_instance_uid=study.study_instance_uid,

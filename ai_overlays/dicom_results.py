@@ -91,6 +91,17 @@ class Conversion:
     series_instance_uids: set[str]
 
 
+# The Manufacturer of the SR this workstation writes for a signed report (reading.report_sr): a
+# radiologist's verdicts, never an AI result, even when it comes back from the PACS.
+READING_REPORT_MANUFACTURER = "Reading workstation"
+
+
+def is_reading_report(dataset: Dataset) -> bool:
+    return str(dataset.get("Manufacturer", "")) == READING_REPORT_MANUFACTURER and "SR" == str(
+        dataset.get("Modality", "")
+    )
+
+
 def convert(
     dataset: Dataset, *, study_instance_uid: str, patient_id: str, images: Mapping[str, SourceImage]
 ) -> Conversion:

@@ -24,10 +24,12 @@ import numpy as np
 from pydicom import Dataset
 from pydicom.sr.codedict import codes
 
+from ai_overlays.dicom_results import READING_REPORT_MANUFACTURER
+
 LOCAL_SCHEME = "99RWS"
 LOCAL_SCHEME_NAME = "Reading workstation local codes"
 SR_SERIES_NUMBER = 9901
-MANUFACTURER = "Reading workstation"
+MANUFACTURER = READING_REPORT_MANUFACTURER
 
 # Finding types with a standard code (SNOMED CT); any other slug gets a local code.
 STANDARD_FINDINGS: dict[str, tuple[str, str, str]] = {

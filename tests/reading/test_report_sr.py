@@ -245,6 +245,23 @@ def test_without_a_pacs_the_sr_still_joins_the_study_and_the_report_says_no_pacs
 
 
 @pytest.mark.django_db
+def test_our_own_sr_arriving_in_the_archive_never_becomes_an_ai_result(
+    signed_report, django_capture_on_commit_callbacks
+):
+    from ai_overlays.dicom_result_tasks import import_dicom_result
+    from ai_overlays.models import AIResult
+
+    results_before = AIResult.objects.count()
+    with django_capture_on_commit_callbacks(execute=True):
+        deliver_report.enqueue(signed_report.pk)
+    signed_report.refresh_from_db()
+    instance = Instance.objects.get(sop_instance_uid=signed_report.sr_sop_instance_uid)
+    # The same object back from the PACS (a pull, any other way in) is recognised by its content.
+    assert import_dicom_result.call(instance.pk) == "reading_report"
+    assert AIResult.objects.count() == results_before
+
+
+@pytest.mark.django_db
 def test_the_delivered_sr_holds_the_decisions_taken_in_the_database(signed_report):
     deliver_report.enqueue(signed_report.pk)
 

@@ -9,6 +9,7 @@ import { HeatmapBitmaps } from "./ai-heatmaps.js";
 const PREFETCH_SLICES = 3;
 const BELOW_THRESHOLD_ALPHA = 0.6;
 const POINT_RADIUS = 7;
+const REJECTED_ALPHA = 0.4;
 
 export class AiLayer {
   /** @param {import("./viewer.js").Viewer} viewer */
@@ -19,6 +20,8 @@ export class AiLayer {
     this.hiddenModels = new Set();
     this.heatmap = { opacity: 0.6, threshold: 0.2, mode: "fill" };
     this.selected = null;
+    /** The reader's view of a finding (reading-controller.js): its corrected shape and verdict, or null to hide it. */
+    this.adjust = null;
     this.bitmaps = new HeatmapBitmaps(() => this.redraw());
     this.setModels([]);
     this.redrawRequested = false;
@@ -72,7 +75,10 @@ export class AiLayer {
       const { min, max } = item.finding.geometry;
       if (viewport.frameIndex >= min[2] && viewport.frameIndex <= max[2]) items.push(item);
     }
-    const shown = items.filter((item) => !this.hiddenModels.has(item.model.id));
+    const shown = items
+      .filter((item) => !this.hiddenModels.has(item.model.id))
+      .map((item) => (this.adjust ? this.adjust(item) : item))
+      .filter(Boolean);
     if (shown.length === 0) return;
     // Device pixels from here on: constant line widths and text sizes.
     const matrix = context.getTransform();
@@ -128,13 +134,22 @@ export function findingCaption(finding) {
   return finding.score === null || finding.score === undefined ? name : `${name} ${Math.round(finding.score)}`;
 }
 
-function drawFinding(context, { finding, model }, toDevice, ratio, selected) {
+function drawFinding(context, { finding, model, dimmed }, toDevice, ratio, selected) {
   const geometry = finding.geometry;
   context.save();
   context.strokeStyle = model.colour;
   context.fillStyle = model.colour;
   context.lineWidth = (selected ? 3 : 2) * ratio;
-  if (!finding.above_threshold) {
+  if (selected) {
+    // A white glow: the selected finding stands out whatever its colour.
+    context.shadowColor = "#fff";
+    context.shadowBlur = 6 * ratio;
+  }
+  if (dimmed) {
+    // Rejected by the reader: still there to look at, plainly not in force.
+    context.globalAlpha = REJECTED_ALPHA;
+    context.setLineDash([2 * ratio, 4 * ratio]);
+  } else if (!finding.above_threshold) {
     context.globalAlpha = BELOW_THRESHOLD_ALPHA;
     context.setLineDash([6 * ratio, 4 * ratio]);
   }

@@ -47,6 +47,8 @@ export class AiOverlays {
     this.panel.render(models);
     this.root.querySelector("#ai-heatmap-controls").hidden = !models.some((entry) => entry.heatmaps.length);
     this.root.dataset.loads = String(this.results.loadCount);
+    // The reading modules decorate the fresh panel with the verdicts.
+    this.root.dispatchEvent(new Event("ai-rendered"));
   }
 
   get enabled() {

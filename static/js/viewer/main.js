@@ -7,6 +7,7 @@ import { GlRenderer, createContext, isSoftware } from "./gl-renderer.js";
 import { HelpOverlay } from "./help-overlay.js";
 import { fetchManifest } from "./manifest-loader.js";
 import { allPresets } from "./presets.js";
+import { installReading } from "./reading-controller.js";
 import { installShortcuts } from "./shortcuts.js";
 import { text } from "./strings.js";
 import { Viewer } from "./viewer.js";
@@ -103,4 +104,5 @@ if (root) {
   viewer.open(manifestArriving);
   // After open(): the panel waits for the same manifest, and open() must have hung it first.
   viewer.ai = installAiOverlays(viewer, manifestArriving);
+  viewer.reading = installReading(viewer, viewer.ai);
 }
