@@ -3,6 +3,7 @@ import secrets
 
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
@@ -103,12 +104,45 @@ class AuditAction(models.TextChoices):
     REPORT_SIGNED = "report_signed", _("Report signed")  # 110110
     ADDENDUM_ADDED = "addendum_added", _("Addendum added")  # 110110
     REPORT_SENT = "report_sent", _("Report sent to the PACS")  # 110104 Transferred
+    ACCOUNT_CHANGED = "account_changed", _("Account or configuration changed")  # 110136 Security Roles Changed
+    AUDIT_LOG_VIEWED = "audit_log_viewed", _("Audit log viewed")  # 110101 Audit Log Used
+
+
+# DICOM PS3.16 CID 400 (the IHE ATNA event IDs) for each action; a test keeps it complete.
+ATNA_EVENT_CODES: dict[str, str] = {
+    AuditAction.LOGIN: "110114",
+    AuditAction.LOGIN_FAILED: "110114",
+    AuditAction.LOGOUT: "110114",
+    AuditAction.STUDY_VIEWED: "110103",
+    AuditAction.STUDY_LIST_VIEWED: "110112",
+    AuditAction.INSTANCES_IMPORTED: "110107",
+    AuditAction.INSTANCE_REFUSED: "110107",
+    AuditAction.PACS_QUERIED: "110112",
+    AuditAction.ACCESS_DENIED: "110113",
+    AuditAction.ASSOCIATION_REFUSED: "110113",
+    AuditAction.STUDY_STATUS_CHANGED: "110110",
+    AuditAction.STUDY_CLAIMED: "110110",
+    AuditAction.STUDY_RELEASED: "110110",
+    AuditAction.STUDY_REASSIGNED: "110110",
+    AuditAction.AI_RESULT_RECEIVED: "110107",
+    AuditAction.AI_RESULTS_VIEWED: "110103",
+    AuditAction.FINDING_DECIDED: "110110",
+    AuditAction.FINDING_ADDED: "110110",
+    AuditAction.REPORT_VIEWED: "110103",
+    AuditAction.REPORT_SAVED: "110110",
+    AuditAction.REPORT_SIGNED: "110110",
+    AuditAction.ADDENDUM_ADDED: "110110",
+    AuditAction.REPORT_SENT: "110104",
+    AuditAction.ACCOUNT_CHANGED: "110136",
+    AuditAction.AUDIT_LOG_VIEWED: "110101",
+}
 
 
 class AuditEvent(models.Model):
     """Who did what, when, from where. Rows are only ever added (see accounts.audit)."""
 
-    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # Set by accounts.audit before the row hash is computed, so the hashed time is the stored one.
+    at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
     user = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     # Kept beside the key so the trail still reads after a user is renamed.
     username = models.CharField(max_length=150, blank=True)
@@ -118,6 +152,9 @@ class AuditEvent(models.Model):
     study_uid = models.CharField(max_length=64, blank=True, db_index=True)
     patient_ref = models.BigIntegerField(null=True, blank=True, help_text=_("Patient row, never the name"))
     detail = models.JSONField(default=dict, blank=True)
+    # The hash chain (accounts.audit_chain): an edit made in SQL breaks it at the edited row.
+    prev_hash = models.CharField(max_length=64, blank=True, editable=False)
+    row_hash = models.CharField(max_length=64, blank=True, editable=False)
 
     class Meta:
         ordering = ["-at", "-id"]
@@ -127,3 +164,48 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.username} {self.action}"
+
+    @property
+    def atna_code(self) -> str:
+        """The IHE ATNA / DICOM CID 400 event ID of this action."""
+        return ATNA_EVENT_CODES.get(self.action, "")
+
+
+class AuditChainHead(models.Model):
+    """The single row naming the newest audit event. Writers lock it, so the chain never forks,
+    and the verifier compares it with the chain's end, so rows cut off the end show too."""
+
+    last_event_id = models.BigIntegerField(null=True, blank=True)
+    last_hash = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        verbose_name = _("audit chain head")
+
+    def __str__(self) -> str:
+        return f"audit chain head at row {self.last_event_id}"
+
+
+class InvitationPurpose(models.TextChoices):
+    INVITE = "invite", _("Invitation")
+    PASSWORD_RESET = "password_reset", _("Password reset")
+
+
+class Invitation(models.Model):
+    """A one-time link with which a user sets their password; only the SHA-256 of its token is kept,
+    and the link works once, before it expires (see accounts.invitations)."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="invitations")
+    purpose = models.CharField(_("purpose"), max_length=16, choices=InvitationPurpose.choices)
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(_("expires at"))
+    used_at = models.DateTimeField(_("used at"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("invitation")
+        verbose_name_plural = _("invitations")
+
+    def __str__(self) -> str:
+        return f"{self.purpose} {self.user_id}"

@@ -16,8 +16,17 @@ ALLOW: dict[str, frozenset[str]] = {
     "post_ai_results": frozenset({Role.AI_ENGINE}),
     "view_ai_results": frozenset({Role.RADIOLOGIST, Role.DEPARTMENT_HEAD, Role.ADMIN}),
     "manage_ai": frozenset({Role.ADMIN}),
+    "manage_users": frozenset({Role.ADMIN}),
+    "manage_sites": frozenset({Role.ADMIN}),
     "decide_findings": frozenset({Role.RADIOLOGIST, Role.DEPARTMENT_HEAD}),
     "sign_reports": frozenset({Role.RADIOLOGIST, Role.DEPARTMENT_HEAD}),
+    "view_stats": frozenset({Role.RADIOLOGIST, Role.DEPARTMENT_HEAD, Role.ADMIN}),
+    # Department heads answer for their readers' access, but see patients as row numbers only.
+    "view_audit": frozenset({Role.ADMIN, Role.DEPARTMENT_HEAD}),
+    "view_audit_patient_names": frozenset({Role.ADMIN}),
+    "build_cohorts": frozenset({Role.DATA_STEWARD}),
+    "export_cohorts": frozenset({Role.DATA_STEWARD}),
+    "approve_purposes": frozenset({Role.ADMIN}),
 }
 
 

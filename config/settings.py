@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "worklist",
     "ai_overlays",
     "stats",
+    "data_platform",
     "reading",
 ]
 
@@ -124,6 +125,8 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 STORAGE_DIR = env_path("STORAGE_DIR", VAR_DIR / "archive")
+# Where the data platform writes its pseudonymised packages (never inside the archive).
+DATA_EXPORT_DIR = env_path("DATA_EXPORT_DIR", VAR_DIR / "exports")
 # What happens when a known SOP Instance UID arrives with different bytes: "reject" keeps the
 # first copy (the DICOM failure status / HTTP 409 names the conflict), "replace" keeps the newest.
 DUPLICATE_POLICY = env_choice("DUPLICATE_POLICY", "reject", ("reject", "replace"))
@@ -167,6 +170,12 @@ WORKLIST_PRIORITY_ORDER = env_list("WORKLIST_PRIORITY_ORDER", ["ai_urgent", "sta
 if not set(WORKLIST_PRIORITY_ORDER) <= {"ai_urgent", "stat"}:
     raise ConfigurationError("WORKLIST_PRIORITY_ORDER may list only ai_urgent and stat")
 CLAIM_IDLE_MINUTES = env_int("CLAIM_IDLE_MINUTES", 30, minimum=0)
+
+# --- agreement statistics -------------------------------------------------------------------
+# Below this many cases a figure reads "too few cases"; a model version whose kappa falls below the
+# floor (in hundredths) is flagged.
+STATS_MIN_CASES = env_int("STATS_MIN_CASES", 10, minimum=1)
+STATS_AGREEMENT_FLOOR = env_int("STATS_AGREEMENT_FLOOR_PERCENT", 40, minimum=0, maximum=100) / 100
 
 # --- AI engines -----------------------------------------------------------------------------
 # A study is sent to the engines once no instance has arrived for this long; a failed send is

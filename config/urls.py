@@ -10,6 +10,8 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("reading/", include("reading.urls")),
     path("ai/", include("ai_overlays.urls")),
+    path("stats/", include("stats.urls")),
+    path("data/", include("data_platform.urls")),
     path("dicomweb/", include("worklist.dicomweb_urls")),
     path("admin/", admin.site.urls),
     path("i18n/setlang/", login_not_required(set_language), name="set_language"),
@@ -20,3 +22,8 @@ if settings.DEBUG:
     from django.contrib.staticfiles.urls import staticfiles_urlpatterns
 
     urlpatterns += staticfiles_urlpatterns()
+
+handler400 = "accounts.error_pages.bad_request"
+handler403 = "accounts.error_pages.permission_denied"
+handler404 = "accounts.error_pages.page_not_found"
+handler500 = "accounts.error_pages.server_error"

@@ -46,6 +46,7 @@ def free_port() -> int:
 @pytest.fixture(autouse=True)
 def _archive_in_tmp(settings, tmp_path):
     settings.STORAGE_DIR = tmp_path / "archive"
+    settings.DATA_EXPORT_DIR = tmp_path / "exports"
     # The product defaults to Korean; tests read English unless they ask for Korean themselves.
     settings.LANGUAGE_CODE = "en"
 
@@ -122,3 +123,14 @@ def _fresh_asgiref_executor_in_child():
 
 os.register_at_fork(after_in_child=_fresh_asgiref_executor_in_child)
 from tests.peers import orthanc  # noqa: E402,F401  (session fixture: a real Orthanc)
+
+
+def pytest_configure(config):
+    # Hashing every test user's password with the production PBKDF2 costs about a second each on
+    # these machines; the forked live servers inherit this list too.
+    from django.conf import settings
+
+    settings.PASSWORD_HASHERS = [
+        "django.contrib.auth.hashers.MD5PasswordHasher",
+        *settings.PASSWORD_HASHERS,
+    ]

@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from worklist import claim_views, import_views, views
 
@@ -14,4 +14,6 @@ urlpatterns = [
     path("upload/", import_views.upload, name="upload"),
     path("pacs/", import_views.pacs, name="pacs"),
     path("pacs/pull/", import_views.pacs_pull, name="pacs_pull"),
+    path("audit/", include("worklist.audit_views")),
+    path("manage/sites/", include("worklist.admin_site_urls")),
 ]

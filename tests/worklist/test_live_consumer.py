@@ -16,6 +16,7 @@ from django.test import Client
 from django.utils import translation
 from pydicom.data import get_testdata_file
 
+from accounts import user_sockets
 from config.asgi import application
 from tests.conftest import free_port, make_user
 from worklist import live, live_hub, live_rows, workflow
@@ -240,8 +241,8 @@ class BrokenLayer:
 
 @pytest.mark.parametrize("layer", [unreachable_redis_layer, BrokenLayer], ids=["redis-closed-port", "raising-layer"])
 def test_a_claim_succeeds_when_the_channel_layer_is_down(layer, monkeypatch, caplog, suwon_study, claimer):
-    monkeypatch.setattr(live, "get_channel_layer", layer)
-    with caplog.at_level(logging.WARNING, logger="worklist.live"):
+    monkeypatch.setattr(user_sockets, "get_channel_layer", layer)
+    with caplog.at_level(logging.WARNING, logger="accounts.user_sockets"):
         workflow.claim_study(user=claimer, study=suwon_study)
     suwon_study.refresh_from_db()
     assert (suwon_study.status, suwon_study.claimed_by) == (StudyStatus.IN_READING, claimer)
@@ -249,8 +250,8 @@ def test_a_claim_succeeds_when_the_channel_layer_is_down(layer, monkeypatch, cap
 
 
 def test_an_ingest_succeeds_when_redis_is_down(monkeypatch, caplog, sites):
-    monkeypatch.setattr(live, "get_channel_layer", unreachable_redis_layer)
-    with caplog.at_level(logging.WARNING, logger="worklist.live"):
+    monkeypatch.setattr(user_sockets, "get_channel_layer", unreachable_redis_layer)
+    with caplog.at_level(logging.WARNING, logger="accounts.user_sockets"):
         study = ingest_sample("CT_small.dcm", sites["SUWON"])
     assert study.instance_count == 1
     assert "not sent: ConnectionError" in caplog.text or "not sent: OSError" in caplog.text
