@@ -11,6 +11,7 @@ from pydicom import Dataset, Sequence
 from pydicom.dataelem import RawDataElement
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_data_element
+from pydicom.tag import BaseTag
 
 # VRs with a 2-byte reserved field and a 4-byte length in explicit VR (PS3.5 7.1.2).
 LONG_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"})
@@ -35,7 +36,7 @@ def raw_element(tag: int, vr: str, value: bytes) -> RawDataElement:
     """A raw explicit VR LE element holding `value`, padded to even length as PS3.5 requires."""
     if len(value) % 2:
         value += b"\x00" if vr == "UI" else b" "
-    return RawDataElement(tag, vr, len(value), value, 0, False, True)
+    return RawDataElement(BaseTag(tag), vr, len(value), value, 0, False, True)
 
 
 def encode_dataset(dataset: Dataset, parent_encoding: str | list[str] = "iso8859") -> list[bytes]:
