@@ -15,7 +15,7 @@ from .chest_xray import detect_chest_nodules
 from .dementia_mri import measure_atrophy
 from .images import Image, Volume, image_of, volume_of
 from .lung_ct import detect_lung_nodules
-from .mammography import detect_masses
+from .mammography import View, detect_exam_masses
 from .products import CHEST_XRAY, DEMENTIA_MRI, LUNG_CT, MAMMOGRAPHY, NOTICE, STROKE_CT, Product, products_for
 from .stroke_ct import detect_haemorrhage
 
@@ -83,6 +83,29 @@ def _analyse_dementia_mri(product: Product, study_uid: str, series_list) -> dict
         **_payload(product, study_uid, [], [finding], [], summary),
         "case_score": measure.score,
     }
+
+
+def _analyse_mammography(product: Product, study_uid: str, series_list) -> dict:
+    """All views at once: a mass is confirmed by the other view of the same breast."""
+    datasets = [dataset for series in series_list for dataset in series]
+    images = [image_of(dataset) for dataset in datasets]
+    views = [
+        View(
+            image.pixels,
+            image.spacing,
+            str(getattr(dataset, "ImageLaterality", "") or ""),
+            str(getattr(dataset, "ViewPosition", "") or ""),
+        )
+        for image, dataset in zip(images, datasets, strict=True)
+    ]
+    findings, heatmaps, candidates = [], [], []
+    for image, found in zip(images, detect_exam_masses(views), strict=True):
+        candidates += found
+        reported = [c for c in found if c.score >= FINDING_SCORE[product.slug]]
+        findings += [_finding_2d(image, c, "mass", "Mass candidate") for c in reported]
+        if reported:
+            heatmaps.append(_heatmap(image.pixels.shape, reported, image.spacing, image))
+    return _payload(product, study_uid, candidates, findings, heatmaps, _count_summary(findings, "breast mass"))
 
 
 def _analyse_projection(detector, finding_type: str, label: str, noun: str):
@@ -226,6 +249,6 @@ ANALYSERS = {
     LUNG_CT.slug: _analyse_lung_ct,
     STROKE_CT.slug: _analyse_stroke_ct,
     DEMENTIA_MRI.slug: _analyse_dementia_mri,
-    MAMMOGRAPHY.slug: _analyse_projection(detect_masses, "mass", "Mass candidate", "breast mass"),
+    MAMMOGRAPHY.slug: _analyse_mammography,
     CHEST_XRAY.slug: _analyse_projection(detect_chest_nodules, "nodule", "Nodule candidate", "lung nodule"),
 }

@@ -59,51 +59,66 @@ def roundness(smoothed: np.ndarray, points: np.ndarray, spacing: tuple[float, ..
     return np.clip(ratio, 0.0, 1.0)
 
 
-def radial_radius(
-    values: np.ndarray, centre: tuple[int, ...], spacing: tuple[float, ...], threshold: float, limit_mm: float
-) -> float:
-    """Median distance (mm) from the centre to where the values fall below `threshold`, along the
-    axis and diagonal directions: a vessel leaving a nodule lengthens one ray, not the median."""
+def radial_radii(
+    values: np.ndarray, points: np.ndarray, spacing: tuple[float, ...], threshold: float, limit_mm: float
+) -> np.ndarray:
+    """For each point (n, ndim), the median distance (mm) to where the values fall below
+    `threshold`, along the axis and diagonal directions: a vessel leaving a nodule lengthens one
+    ray, not the median. All points walk each direction at once."""
     ndim = values.ndim
-    directions = [np.array(d) for d in np.ndindex(*(3,) * ndim) if any(c != 1 for c in d)]
+    points = np.asarray(points, dtype=np.intp).reshape(-1, ndim)
+    shape = np.array(values.shape)
     lengths = []
-    for direction in directions:
-        step = (direction - 1).astype(float)
+    for direction in np.ndindex(*(3,) * ndim):
+        step = np.array(direction) - 1
+        if not step.any():
+            continue
         step_mm = float(np.sqrt(np.sum((step * np.array(spacing)) ** 2)))
-        distance, position = 0.0, np.array(centre, dtype=float)
-        while distance < limit_mm:
-            position = position + step
-            index = tuple(int(round(p)) for p in position)
-            if any(i < 0 or i >= n for i, n in zip(index, values.shape, strict=True)) or values[index] < threshold:
-                break
-            distance += step_mm
-        lengths.append(distance + step_mm / 2.0)
-    return float(np.median(lengths))
+        steps = np.arange(1, int(np.ceil(limit_mm / step_mm)) + 1)
+        positions = points[:, None, :] + steps[None, :, None] * step  # (n, steps, ndim)
+        inside = ((positions >= 0) & (positions < shape)).all(axis=2)
+        clipped = np.clip(positions, 0, shape - 1)
+        above = inside & (values[tuple(clipped[..., axis] for axis in range(ndim))] >= threshold)
+        walked = np.cumprod(above, axis=1).sum(axis=1)
+        lengths.append(walked * step_mm + step_mm / 2.0)
+    return np.median(np.stack(lengths, axis=1), axis=1) if len(points) else np.zeros(0)
 
 
-def shell_fraction_below(
+def shell_fractions_below(
     values: np.ndarray,
-    centre: tuple[int, ...],
+    points: np.ndarray,
     spacing: tuple[float, ...],
-    inner_mm: float,
-    outer_mm: float,
+    inner_mm: np.ndarray,
+    outer_mm: np.ndarray,
     level: float,
-) -> float:
-    """Fraction of the shell inner_mm..outer_mm around the centre whose values are below `level`:
-    near 1 for a lesion surrounded by lung, lower for a junction of vessels or a wall."""
-    reach = [int(np.ceil(outer_mm / s)) for s in spacing]
-    box = tuple(slice(max(c - r, 0), c + r + 1) for c, r in zip(centre, reach, strict=True))
-    crop = values[box]
-    grids = np.meshgrid(
-        *[
-            (np.arange(b.start, b.start + n) - c) * s
-            for b, n, c, s in zip(box, crop.shape, centre, spacing, strict=True)
-        ],
-        indexing="ij",
-    )
-    distance = np.sqrt(sum(g * g for g in grids))
-    shell = (distance >= inner_mm) & (distance <= outer_mm)
-    return float((crop[shell] < level).mean()) if shell.any() else 0.0
+    *,
+    chunk: int = 64,
+) -> np.ndarray:
+    """For each point, the fraction of the shell inner_mm..outer_mm (per point) around it whose
+    values are below `level` (voxels outside the array left out): near 1 for a lesion surrounded
+    by lung, lower for a junction of vessels or a wall."""
+    ndim = values.ndim
+    points = np.asarray(points, dtype=np.intp).reshape(-1, ndim)
+    inner_mm, outer_mm = np.broadcast_to(inner_mm, len(points)), np.broadcast_to(outer_mm, len(points))
+    if not len(points):
+        return np.zeros(0)
+    reach = [int(np.ceil(float(outer_mm.max()) / s)) for s in spacing]
+    offsets = np.stack(np.meshgrid(*[np.arange(-r, r + 1) for r in reach], indexing="ij"), axis=-1).reshape(-1, ndim)
+    distance = np.sqrt(((offsets * np.array(spacing)) ** 2).sum(axis=1))
+    near = distance <= float(outer_mm.max())
+    offsets, distance = offsets[near], distance[near]
+    shape = np.array(values.shape)
+    fractions = np.zeros(len(points))
+    for first in range(0, len(points), chunk):
+        part = slice(first, first + chunk)
+        positions = points[part, None, :] + offsets[None, :, :]
+        inside = ((positions >= 0) & (positions < shape)).all(axis=2)
+        clipped = np.clip(positions, 0, shape - 1)
+        below = values[tuple(clipped[..., axis] for axis in range(ndim))] < level
+        shell = inside & (distance >= inner_mm[part, None]) & (distance <= outer_mm[part, None])
+        counts = shell.sum(axis=1)
+        fractions[part] = np.where(counts > 0, (below & shell).sum(axis=1) / np.maximum(counts, 1), 0.0)
+    return fractions
 
 
 def merge_nearby(candidates: list[Candidate], spacing: tuple[float, ...], distance_mm: float) -> list[Candidate]:

@@ -4,7 +4,7 @@ known at two sites under different local patient IDs, and one normal study."""
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -165,10 +165,12 @@ def _patient_ids(seed: int) -> dict[tuple[str, str], str]:
     return ids
 
 
-def demo_catalogue(seed: int = 2026, *, scale: float = 1.0) -> list[DemoStudy]:
+def demo_catalogue(seed: int = 2026, *, scale: float = 1.0, kinds: Collection[str] | None = None) -> list[DemoStudy]:
     """The whole demo set, byte-for-byte the same for the same seed and scale.
 
     `scale` shrinks pixel matrices (e.g. 0.25 for fast tests); study content is unchanged.
+    `kinds` (generator names, e.g. {"chest_xray"}) generates only those studies, the same as in
+    the whole set.
     """
     if not 0.0 < scale <= 1.0:
         raise ValueError("scale must be in (0, 1]")
@@ -176,6 +178,8 @@ def demo_catalogue(seed: int = 2026, *, scale: float = 1.0) -> list[DemoStudy]:
     patient_ids = _patient_ids(seed)
     studies = []
     for index, entry in enumerate(ENTRIES):
+        if kinds is not None and entry.kind not in kinds:
+            continue
         person = PEOPLE[entry.person]
         patient = Patient(
             patient_id=patient_ids[(entry.site_code, entry.person)],

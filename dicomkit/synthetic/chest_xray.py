@@ -46,6 +46,7 @@ DETECTOR_MM = 409.6
 MAGNIFICATION = 1.1
 WATER_ATTENUATION = 0.021  # per mm at an effective ~60 keV
 BONE_EXCESS = 1.3  # extra water-equivalent mm per mm of cortical bone
+NODULE_DENSITY = 2.0  # water-equivalent mm per mm of planted nodule
 
 
 class ChestRadiographPhantom:
@@ -251,7 +252,9 @@ class ChestRadiographPhantom:
             add_tube_chords(path, grid, tree, 1.3)
         if nodule is not None:
             x, y, radius = nodule
-            add_ellipsoid_chord(path, grid, x, y, radius, radius, 2.0 * radius, 1.0)
+            # A solid nodule a little denser than water, so that it stands out of the rib and
+            # vessel clutter about as well as the ones a reader reports on a radiograph.
+            add_ellipsoid_chord(path, grid, x, y, radius, radius, 2.0 * radius, NODULE_DENSITY)
         return path, (body > 1.0).astype(FLOAT)
 
     def place_nodule(self, rng: np.random.Generator) -> tuple[float, float, float]:

@@ -43,6 +43,9 @@ FAT, GLAND, MUSCLE, SKIN = (
     0.085,
     0.085,
 )  # linear attenuation per mm at ~20 keV
+# An invasive carcinoma attenuates a little more than the glandular tissue around it, which is
+# what lets a reader (and the reference engine) see it through overlapping glandular tissue.
+MASS = GLAND * 1.5
 VIEWS = (("R", "CC"), ("L", "CC"), ("R", "MLO"), ("L", "MLO"))
 VIEW_CODES = {
     "CC": ("399162004", "cranio-caudal"),
@@ -173,7 +176,7 @@ def _add_mass(attenuation: np.ndarray, grid: Grid, mass: Mass, u: float, v: floa
         a3, p3, a5, p5 = mass.lobulation
         boundary = mass.radius * (1.0 + a3 * np.cos(3.0 * theta + p3) + a5 * np.cos(5.0 * theta + p5))
         q = ((X - x) ** 2 + (Y - v) ** 2) / boundary**2
-        attenuation[window] += scale * 1.8 * boundary * np.sqrt(np.clip(1.0 - q, 0.0, 1.0))
+        attenuation[window] += scale * 2.0 * boundary * np.sqrt(np.clip(1.0 - q, 0.0, 1.0))
     starts, ends, radii = [], [], []
     for angle, length, base in mass.spicules:
         direction = np.array([math.cos(angle), math.sin(angle), 0.0])
@@ -218,7 +221,7 @@ def _render_view(
     centre = None
     if mass is not None:
         centre = _mass_position(mass, breast, view, nipple_v)
-        _add_mass(attenuation, grid, mass, *centre, scale=GLAND * 1.15 - FAT)
+        _add_mass(attenuation, grid, mass, *centre, scale=MASS - FAT)
 
     signal = expose(noise_rng, attenuation, photons=8000.0)
     # Peripheral equalisation: remove most of the thickness roll-off so the skin line shows.
