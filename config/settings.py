@@ -105,6 +105,7 @@ TEMPLATES = [
                 "django.template.context_processors.csp",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "accounts.navigation.allowed_actions",
                 "accounts.idle_timeout.idle_timeout_context",
             ],
         },

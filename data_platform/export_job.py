@@ -15,13 +15,22 @@ from django.tasks import task
 from django.utils import timezone
 
 from data_platform import keys as identity_keys
-from data_platform import package
+from data_platform import nifti, package
 from data_platform.cohorts import CohortDefinition, studies_for
 from data_platform.labels import study_labels
 from data_platform.masks import series_segmentation
 from data_platform.models import Export, ExportStatus
 from data_platform.mpi import person_for_patient
-from dicomkit.deidentify import Excluded, Keys, Options, deidentify, pseudonym_for, remap_uid, series_problems
+from dicomkit.deidentify import (
+    Excluded,
+    Keys,
+    Options,
+    deidentify,
+    pseudonym_for,
+    remap_uid,
+    series_problems,
+    write_deidentified,
+)
 from worklist.archive_files import path_of
 from worklist.models import Instance, Study
 
@@ -89,7 +98,7 @@ def export_study(study: Study, *, export: Export, keys: Keys, definition: Cohort
     shutil.rmtree(temporary, ignore_errors=True)
     options = Options()
     site_pseudonym = pseudonym_for(f"site:{study.site.code}", keys)
-    exclusions, exported = [], {}
+    exclusions, exported, volumes = [], {}, []
     instances = Instance.objects.filter(series__study=study).select_related("series").order_by("sop_instance_uid")
     by_series: dict[str, list[Instance]] = defaultdict(list)
     for instance in instances:
@@ -104,6 +113,7 @@ def export_study(study: Study, *, export: Export, keys: Keys, definition: Cohort
         if problems:
             exclusions.append({"study": study_uid, "series": new_series, "reasons": sorted(problems)})
             continue
+        kept = []
         for row, dataset in zip(rows, datasets, strict=True):
             try:
                 clean = deidentify(dataset, keys=keys, patient=mapping, options=options, site_pseudonym=site_pseudonym)
@@ -119,8 +129,14 @@ def export_study(study: Study, *, export: Export, keys: Keys, definition: Cohort
                 continue
             target = temporary / "images" / new_series / f"{clean.SOPInstanceUID}.dcm"
             target.parent.mkdir(parents=True, exist_ok=True)
-            pydicom.dcmwrite(target, clean, enforce_file_format=True)
+            write_deidentified(clean, target)
             exported[str(clean.SOPInstanceUID)] = clean
+            kept.append(clean)
+        if export.options.get("nifti") and len(kept) == len(rows) and nifti.wants_volume(kept):
+            target = temporary / "nifti" / f"{new_series}.nii.gz"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(nifti.volume_bytes(nifti.series_volume(kept)))
+            volumes.append(f"studies/{study_uid}/nifti/{target.name}")
     labels = study_labels(study, definition=definition, remap=lambda uid: remap_uid(uid, keys))
     temporary.mkdir(parents=True, exist_ok=True)
     package.write_json(temporary / "labels.json", labels)
@@ -133,6 +149,7 @@ def export_study(study: Study, *, export: Export, keys: Keys, definition: Cohort
         "instances": len(exported),
         "labels": _label_counts(labels),
         "exclusions": exclusions,
+        "nifti": volumes,
     }
 
 
@@ -190,6 +207,7 @@ def _finish(export: Export, *, content: Path, summaries: list[dict]) -> None:
             "counts": counts,
             "exclusions": exclusions,
             "files": files,
+            "nifti": sorted(path for summary in summaries for path in summary.get("nifti", [])),
             "profile": PROFILE,
             "definition": export.definition,
         },

@@ -13,7 +13,7 @@ from django_htmx.http import push_url
 
 from accounts import audit
 from accounts.models import AuditAction, Site
-from accounts.permissions import requires
+from accounts.permissions import can, requires
 from worklist import saved_filters, worklist_query
 from worklist.access import access_study
 from worklist.models import ClinicalArea, StudyStatus
@@ -42,9 +42,16 @@ MODALITIES = ("CT", "MR", "CR", "DX", "MG", "US", "NM", "PT", "XA", "RF")
 PARTIALS = {"worklist-view": "#view", "worklist-rows": "#rows"}
 
 
+def home(request: HttpRequest) -> HttpResponse:
+    # Where a sign-in lands: a data steward works on the data platform, not the worklist.
+    if not can(request.user, "view_studies") and can(request.user, "build_cohorts"):
+        return redirect("data_platform:cohorts")
+    return worklist_view(request)
+
+
 @requires("view_studies")
 @require_GET
-def home(request: HttpRequest) -> HttpResponse:
+def worklist_view(request: HttpRequest) -> HttpResponse:
     # Lazily here (one indexed query), and from cron with manage.py release_idle_claims.
     release_idle_claims()
     filters = WorklistFilters.from_query(request.GET)

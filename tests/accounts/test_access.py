@@ -63,7 +63,8 @@ def test_hub_radiologist_sees_every_site(client, hub_radiologist, suwon_study):
 
 def test_data_steward_may_not_open_identified_studies(client, data_steward, suwon_study):
     client.force_login(data_steward)
-    assert client.get(reverse("worklist:home")).status_code == 403
+    viewer = reverse("reading:viewer", args=[suwon_study.study_instance_uid])
+    assert client.get(viewer).status_code == 403
     assert AuditEvent.objects.filter(action=AuditAction.ACCESS_DENIED, user=data_steward).exists()
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from django.test import Client
-from django.urls import path
+from django.urls import path, reverse
 
 import config.urls
 from config.urls import handler400, handler403, handler404, handler500  # noqa: F401  (this urlconf's handlers)
@@ -71,7 +71,7 @@ def test_an_unknown_page_is_the_generic_404_page(client, suwon_radiologist):
 
 def test_a_refused_page_is_the_generic_403_page(client, data_steward):
     client.force_login(data_steward)
-    response = client.get("/")
+    response = client.get(reverse("worklist:upload"))
     assert response.status_code == 403
     assert "may not open this page" in response.text
 

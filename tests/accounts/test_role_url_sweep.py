@@ -274,6 +274,8 @@ def answer_kind(response) -> str:
         return "error"
     if status in (301, 302) and "/login/" in response.get("Location", ""):
         return "denied"
+    if status == 302 and response.get("Location") == reverse("data_platform:cohorts"):
+        return "denied"  # a data steward's landing instead of the worklist: no study data given
     if status in (401, 403, 404):
         return "denied"
     if status < 400 or status in (405, 406):

@@ -119,8 +119,15 @@ def test_each_list_view_is_audited_without_patient_data(client, suwon_radiologis
     assert "HONG" not in str(event.detail)
 
 
-def test_data_steward_gets_403(client, data_steward):
+def test_a_data_steward_lands_on_the_data_platform_and_never_sees_the_worklist(client, data_steward):
     client.force_login(data_steward)
+    response = client.get(HOME + "?status=all")
+    assert (response.status_code, response["Location"]) == (302, "/data/")
+    assert b"worklist-rows" not in response.content
+
+
+def test_an_ai_engine_account_gets_403_on_the_worklist(client, sites):
+    client.force_login(make_user("svc.engine", role="ai_engine", sites=[sites["SUWON"]]))
     assert client.get(HOME).status_code == 403
 
 
