@@ -104,9 +104,13 @@ def fill_ai(reader_id: int, studies: int) -> float:
 
 
 def dashboard(stats_filter) -> None:
-    """Every query the dashboard runs for one view."""
-    from stats import drift, queries
+    """Every query the dashboard runs for one view: its sections (the acceptance series once per
+    model in scope, as stats.views.acceptance_series does), the drift warnings, the filter's
+    finding-type choices, and the first page of one drill-down."""
+    from stats import drift, queries, views
 
+    queries.finding_types()
+    views.acceptance_series(stats_filter)
     queries.verdict_summary(stats_filter)
     queries.rejection_reasons(stats_filter)
     queries.score_distribution(stats_filter)

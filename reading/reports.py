@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 from accounts import audit
 from accounts.models import AuditAction, User
 from ai_overlays.models import Finding
+from reading import report_delivery
 from reading.decisions import decision_histories, is_decided, study_findings, undecided_findings
 from reading.edit_rights import ReadingRefused, check_may_edit
 from reading.models import Addendum, FindingDecision, ReaderFinding, Report, ReportStatus, Verdict
@@ -115,14 +116,8 @@ def add_addendum(*, user: User, study: Study, text: str, source: str = "") -> Ad
 
 
 def enqueue_delivery(report_id: int) -> None:
-    """Queue the SR for the PACS. reading.report_delivery is written beside this module; until it
-    exists a signed report simply is not sent."""
-    try:
-        from reading.report_delivery import deliver_report
-    except ImportError:
-        logger.warning("reading.report_delivery is missing: report %s not sent to the PACS", report_id)
-        return
-    deliver_report.enqueue(report_id)
+    """Queue the SR for the PACS (in-process on the embedded default, a worker's job in production)."""
+    report_delivery.deliver_report.enqueue(report_id)
 
 
 @dataclass

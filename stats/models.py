@@ -6,11 +6,66 @@ Dimensions are plain integers, not foreign keys: a rollup outlives nothing and j
 day is the study's arrival date in the local time zone (Asia/Seoul), for every figure, so one date
 range selects the same studies everywhere and a drill-down finds the studies behind a number."""
 
+from dataclasses import dataclass
+from datetime import date, timedelta
+
 from django.db import models
 
 # Scores 0-100 in bins of 10 (100 falls in the last bin); -1 holds findings without a score.
 SCORE_BIN_WIDTH = 10
 NO_SCORE_BIN = -1
+
+
+# ---- rollup cubes ---------------------------------------------------------------------------------
+# Each rollup table holds several "cubes" (column `cube`), each counting the same facts at one time
+# grain and over a subset of the dimensions; a dimension a cube drops holds its SENTINEL. The query
+# layer (stats.queries) reads the smallest cube that has every dimension the view filters or groups
+# by, so the default view sums a few hundred rows instead of a million.
+#   - DAY: the arrival day, every dimension (cube 0). Reads only the edges of a date range.
+#   - PART: the part of an ISO week inside one calendar month (starts on a Monday or on the 1st),
+#     so a part lies in exactly one week and one month: week and month series, and whole parts of a
+#     date range, come from the same rows. `day` holds the part's first day.
+#   - ALL: no date at all (`day` holds ALL_TIME): views without a date range or series.
+DAY, PART, ALL = "day", "part", "all"
+DAY_CUBE = 0
+ALL_TIME = date(1970, 1, 1)
+
+
+@dataclass(frozen=True)
+class Cube:
+    code: int
+    grain: str
+    dims: frozenset[str]  # the dimensions kept (besides day)
+
+
+def cubes(*specs: tuple[int, str, tuple[str, ...]]) -> tuple[Cube, ...]:
+    return tuple(Cube(code, grain, frozenset(dims)) for code, grain, dims in specs)
+
+
+def part_start(day: date) -> date:
+    return max(day - timedelta(days=day.weekday()), day.replace(day=1))
+
+
+def next_part_start(day: date) -> date:
+    monday = day + timedelta(days=7 - day.weekday())
+    first = (day.replace(day=1) + timedelta(days=32)).replace(day=1)
+    return min(monday, first)
+
+
+def cube_key(rollup: type[models.Model], cube: Cube, key: dict) -> dict:
+    """The key of one fact's row in one cube, from its day-grain key."""
+    result = {"cube": cube.code}
+    for name in rollup.DIMENSIONS:
+        if name == "day":
+            value = key["day"]
+            result["day"] = value if cube.grain == DAY else part_start(value) if cube.grain == PART else ALL_TIME
+        else:
+            result[name] = key[name] if name in cube.dims else sentinel(rollup, name)
+    return result
+
+
+def sentinel(rollup: type[models.Model], name: str):
+    return "" if isinstance(rollup._meta.get_field(name), models.CharField) else 0
 
 
 class StatsRow(models.Model):
@@ -45,7 +100,15 @@ class FindingFact(StatsRow):
     score_bin = models.SmallIntegerField()
 
     class Meta:
-        indexes = [models.Index(fields=["verdict", "day", "study_id"], name="stats_finding_fact_drill")]
+        indexes = [
+            models.Index(fields=["verdict", "day", "study_id"], name="stats_finding_fact_drill"),
+            # The drill-down's newest studies first: walked backwards, filtered inside the index.
+            models.Index(
+                fields=["verdict", "study_id"],
+                include=["day", "ai_model_id", "site_id", "clinical_area", "finding_type", "reader_id", "reason"],
+                name="stats_finding_fact_newest",
+            ),
+        ]
 
 
 FINDING_DIMENSIONS = (
@@ -61,6 +124,7 @@ FINDING_DIMENSIONS = (
 
 
 class FindingRollup(StatsRow):
+    cube = models.SmallIntegerField(default=DAY_CUBE)
     day = models.DateField()
     ai_model_id = models.IntegerField()
     site_id = models.IntegerField()
@@ -72,9 +136,19 @@ class FindingRollup(StatsRow):
     count = models.IntegerField(default=0)
 
     DIMENSIONS = FINDING_DIMENSIONS
+    CUBES = cubes(
+        (DAY_CUBE, DAY, FINDING_DIMENSIONS[1:]),
+        (1, ALL, FINDING_DIMENSIONS[1:]),
+        (5, PART, ("ai_model_id", "clinical_area", "verdict")),  # the acceptance series of each model
+        (2, PART, ("ai_model_id", "clinical_area", "site_id", "verdict", "reason")),
+        (3, PART, ("ai_model_id", "clinical_area", "finding_type", "verdict", "reason")),
+        (4, PART, ("ai_model_id", "clinical_area", "reader_id", "verdict", "reason")),
+    )
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=FINDING_DIMENSIONS, name="stats_finding_rollup_key")]
+        constraints = [models.UniqueConstraint(fields=("cube", *FINDING_DIMENSIONS), name="stats_finding_rollup_key")]
+        # The acceptance series runs once per model: seek the model (and reader) inside a cube.
+        indexes = [models.Index(fields=["cube", "ai_model_id", "reader_id"], name="stats_finding_rollup_model")]
 
 
 SCORE_DIMENSIONS = (
@@ -90,6 +164,7 @@ SCORE_DIMENSIONS = (
 
 
 class ScoreRollup(StatsRow):
+    cube = models.SmallIntegerField(default=DAY_CUBE)
     day = models.DateField()
     ai_model_id = models.IntegerField()
     site_id = models.IntegerField()
@@ -101,9 +176,17 @@ class ScoreRollup(StatsRow):
     count = models.IntegerField(default=0)
 
     DIMENSIONS = SCORE_DIMENSIONS
+    CUBES = cubes(
+        (DAY_CUBE, DAY, SCORE_DIMENSIONS[1:]),
+        (1, ALL, ("ai_model_id", "clinical_area", "finding_type", "verdict", "score_bin")),
+        (2, ALL, SCORE_DIMENSIONS[1:]),
+        (3, PART, ("ai_model_id", "clinical_area", "finding_type", "verdict", "score_bin")),
+        (4, PART, ("ai_model_id", "clinical_area", "site_id", "verdict", "score_bin")),
+        (5, PART, ("ai_model_id", "clinical_area", "reader_id", "verdict", "score_bin")),
+    )
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=SCORE_DIMENSIONS, name="stats_score_rollup_key")]
+        constraints = [models.UniqueConstraint(fields=("cube", *SCORE_DIMENSIONS), name="stats_score_rollup_key")]
 
 
 class MissFact(StatsRow):
@@ -126,6 +209,7 @@ MISS_DIMENSIONS = ("day", "site_id", "clinical_area", "finding_type", "reader_id
 
 
 class MissRollup(StatsRow):
+    cube = models.SmallIntegerField(default=DAY_CUBE)
     day = models.DateField()
     site_id = models.IntegerField()
     clinical_area = models.CharField(max_length=16)
@@ -134,9 +218,16 @@ class MissRollup(StatsRow):
     count = models.IntegerField(default=0)
 
     DIMENSIONS = MISS_DIMENSIONS
+    CUBES = cubes(
+        (DAY_CUBE, DAY, MISS_DIMENSIONS[1:]),
+        (1, ALL, MISS_DIMENSIONS[1:]),
+        (2, PART, ("clinical_area", "finding_type")),
+        (3, PART, ("clinical_area", "site_id")),
+        (4, PART, ("clinical_area", "reader_id")),
+    )
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=MISS_DIMENSIONS, name="stats_miss_rollup_key")]
+        constraints = [models.UniqueConstraint(fields=("cube", *MISS_DIMENSIONS), name="stats_miss_rollup_key")]
 
 
 class StudyCall(StatsRow):
@@ -161,6 +252,7 @@ AGREEMENT_DIMENSIONS = ("day", "ai_model_id", "site_id", "clinical_area", "reade
 
 
 class AgreementRollup(StatsRow):
+    cube = models.SmallIntegerField(default=DAY_CUBE)
     day = models.DateField()
     ai_model_id = models.IntegerField()
     site_id = models.IntegerField()
@@ -171,9 +263,18 @@ class AgreementRollup(StatsRow):
     count = models.IntegerField(default=0)
 
     DIMENSIONS = AGREEMENT_DIMENSIONS
+    CUBES = cubes(
+        (DAY_CUBE, DAY, AGREEMENT_DIMENSIONS[1:]),
+        (1, ALL, AGREEMENT_DIMENSIONS[1:]),
+        (2, PART, ("ai_model_id", "clinical_area", "ai_positive", "report_positive")),
+        (3, PART, ("ai_model_id", "clinical_area", "site_id", "ai_positive", "report_positive")),
+        (4, PART, ("ai_model_id", "clinical_area", "reader_id", "ai_positive", "report_positive")),
+    )
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=AGREEMENT_DIMENSIONS, name="stats_agreement_rollup_key")]
+        constraints = [
+            models.UniqueConstraint(fields=("cube", *AGREEMENT_DIMENSIONS), name="stats_agreement_rollup_key")
+        ]
 
 
 class TurnaroundFact(StatsRow):
@@ -201,6 +302,7 @@ class TurnaroundRollup(StatsRow):
     """Durations counted in logarithmic buckets (stats.turnaround_buckets), so medians and 90th
     percentiles come from a few hundred rows instead of every study."""
 
+    cube = models.SmallIntegerField(default=DAY_CUBE)
     day = models.DateField()
     site_id = models.IntegerField()
     clinical_area = models.CharField(max_length=16)
@@ -211,6 +313,16 @@ class TurnaroundRollup(StatsRow):
     count = models.IntegerField(default=0)
 
     DIMENSIONS = TURNAROUND_DIMENSIONS
+    CUBES = cubes(
+        (DAY_CUBE, DAY, TURNAROUND_DIMENSIONS[1:]),
+        (1, ALL, ("clinical_area", "urgent", "segment", "bucket")),
+        (2, ALL, TURNAROUND_DIMENSIONS[1:]),
+        (3, PART, ("clinical_area", "urgent", "segment", "bucket")),
+        (4, PART, ("clinical_area", "site_id", "urgent", "segment", "bucket")),
+        (5, PART, ("clinical_area", "reader_id", "urgent", "segment", "bucket")),
+    )
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=TURNAROUND_DIMENSIONS, name="stats_turnaround_rollup_key")]
+        constraints = [
+            models.UniqueConstraint(fields=("cube", *TURNAROUND_DIMENSIONS), name="stats_turnaround_rollup_key")
+        ]

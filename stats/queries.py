@@ -15,10 +15,9 @@ Definitions (one place, so every page and export agrees):
   study, not to one model)."""
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
-from django.db.models import Q, QuerySet, Sum
-from django.db.models.functions import TruncMonth, TruncWeek
+from django.db.models import BigIntegerField, ExpressionWrapper, F, Max, Min, Q, QuerySet, Sum
 
 from ai_overlays.models import AIModel
 from reading.models import RejectionReason, Verdict
@@ -26,8 +25,12 @@ from stats import estimates
 from stats.estimates import Estimate, TwoByTwo
 from stats.filters import StatsFilter
 from stats.models import (
+    ALL,
+    DAY,
+    PART,
     SCORE_BIN_WIDTH,
     AgreementRollup,
+    Cube,
     FindingFact,
     FindingRollup,
     MissFact,
@@ -37,6 +40,8 @@ from stats.models import (
     StudyCall,
     TurnaroundFact,
     TurnaroundRollup,
+    next_part_start,
+    part_start,
 )
 from stats.turnaround_buckets import quantile
 from worklist.models import Study
@@ -148,7 +153,7 @@ def models_in_scope(stats_filter: StatsFilter) -> list[AIModel]:
 
 def verdict_summary(stats_filter: StatsFilter) -> VerdictSummary:
     counts = dict(
-        FindingRollup.objects.filter(_finding_scope(stats_filter))
+        _rollup(FindingRollup, _finding_scope(stats_filter), stats_filter, ("verdict",))
         .values_list("verdict")
         .annotate(n=Sum("count"))
         .values_list("verdict", "n")
@@ -159,17 +164,28 @@ def verdict_summary(stats_filter: StatsFilter) -> VerdictSummary:
         accepted=accepted,
         modified=modified,
         rejected=rejected,
-        misses=_total(MissRollup.objects.filter(_miss_scope(stats_filter))),
+        misses=_total(_rollup(MissRollup, _miss_scope(stats_filter), stats_filter)),
         accepted_rate=estimates.proportion(accepted, decided),
         modified_rate=estimates.proportion(modified, decided),
         rejected_rate=estimates.proportion(rejected, decided),
     )
 
 
+def finding_types() -> list[str]:
+    """Every finding type counted, for the filter's choices (from the smallest cube, not the days)."""
+    cube = next(cube for cube in FindingRollup.CUBES if cube.grain == ALL and "finding_type" in cube.dims)
+    return list(
+        FindingRollup.objects.filter(cube=cube.code)
+        .order_by("finding_type")
+        .values_list("finding_type", flat=True)
+        .distinct()
+    )
+
+
 def rejection_reasons(stats_filter: StatsFilter) -> list[ReasonCount]:
     """Every reason, most frequent first; a rejection without a reason is listed as "other"."""
     counts = dict(
-        FindingRollup.objects.filter(_finding_scope(stats_filter), verdict=Verdict.REJECTED)
+        _rollup(FindingRollup, _finding_scope(stats_filter) & Q(verdict=Verdict.REJECTED), stats_filter, ("reason",))
         .values_list("reason")
         .annotate(n=Sum("count"))
         .values_list("reason", "n")
@@ -186,7 +202,7 @@ def rejection_reasons(stats_filter: StatsFilter) -> list[ReasonCount]:
 def score_distribution(stats_filter: StatsFilter) -> list[ModelScores]:
     """Per model, the finding scores of accepted, modified and rejected findings in bins of 10."""
     rows = (
-        ScoreRollup.objects.filter(_finding_scope(stats_filter))
+        _rollup(ScoreRollup, _finding_scope(stats_filter), stats_filter, ("ai_model_id", "score_bin", "verdict"))
         .values_list("ai_model_id", "score_bin", "verdict")
         .annotate(n=Sum("count"))
     )
@@ -214,7 +230,8 @@ def score_distribution(stats_filter: StatsFilter) -> list[ModelScores]:
 
 def study_agreement(stats_filter: StatsFilter) -> list[ModelAgreement]:
     """Per model with signed studies in scope: the 2x2 table and its figures."""
-    tables = _tables(AgreementRollup.objects.filter(_agreement_scope(stats_filter)), ("ai_model_id",))
+    rollups = _rollup(AgreementRollup, _agreement_scope(stats_filter), stats_filter, ("ai_model_id", *CELL_FIELDS))
+    tables = _tables(rollups, ("ai_model_id",))
     result = []
     for model in _models_by_id({key[0] for key in tables}):
         table = tables[(model.pk,)]
@@ -238,7 +255,7 @@ def study_agreement(stats_filter: StatsFilter) -> list[ModelAgreement]:
 def turnaround(stats_filter: StatsFilter) -> list[TurnaroundRow]:
     """Median and 90th percentile of each step, AI-urgent studies against the rest."""
     rows = (
-        TurnaroundRollup.objects.filter(_study_scope(stats_filter))
+        _rollup(TurnaroundRollup, _study_scope(stats_filter), stats_filter, ("segment", "urgent", "bucket"))
         .values_list("segment", "urgent", "bucket")
         .annotate(n=Sum("count"))
     )
@@ -261,20 +278,23 @@ def verdict_series(stats_filter: StatsFilter) -> list[PeriodVerdicts]:
     """Verdicts and misses per week or month, oldest first."""
     period = _period(stats_filter)
     verdicts: dict[date, dict[str, int]] = {}
-    for start, verdict, n in (
-        FindingRollup.objects.filter(_finding_scope(stats_filter))
-        .annotate(period=period)
-        .values_list("period", "verdict")
+    for day, verdict, n in (
+        _rollup(FindingRollup, _finding_scope(stats_filter), stats_filter, ("verdict",), by_period=True)
+        .values_list("day", "verdict")
         .annotate(n=Sum("count"))
+        .order_by()
     ):
-        verdicts.setdefault(_as_date(start), {})[verdict] = n
-    misses = {
-        _as_date(start): n
-        for start, n in MissRollup.objects.filter(_miss_scope(stats_filter))
-        .annotate(period=period)
-        .values_list("period")
+        counts = verdicts.setdefault(period(_as_date(day)), {})
+        counts[verdict] = counts.get(verdict, 0) + n
+    misses: dict[date, int] = {}
+    for day, n in (
+        _rollup(MissRollup, _miss_scope(stats_filter), stats_filter, by_period=True)
+        .values_list("day")
         .annotate(n=Sum("count"))
-    }
+        .order_by()
+    ):
+        start = period(_as_date(day))
+        misses[start] = misses.get(start, 0) + n
     result = []
     for start in sorted(set(verdicts) | set(misses)):
         counts = verdicts.get(start, {})
@@ -294,8 +314,10 @@ def verdict_series(stats_filter: StatsFilter) -> list[PeriodVerdicts]:
 
 def agreement_series(stats_filter: StatsFilter) -> list[PeriodAgreement]:
     """Kappa per model and week or month, oldest first."""
-    rollups = AgreementRollup.objects.filter(_agreement_scope(stats_filter)).annotate(period=_period(stats_filter))
-    tables = _tables(rollups, ("period", "ai_model_id"))
+    rollups = _rollup(
+        AgreementRollup, _agreement_scope(stats_filter), stats_filter, ("ai_model_id", *CELL_FIELDS), by_period=True
+    )
+    tables = _tables(rollups, ("day", "ai_model_id"), period=_period(stats_filter))
     models = {model.pk: model for model in _models_by_id({key[1] for key in tables})}
     return [
         PeriodAgreement(_as_date(start), model_id, str(models[model_id]), table, estimates.cohens_kappa(table))
@@ -306,6 +328,7 @@ def agreement_series(stats_filter: StatsFilter) -> list[PeriodAgreement]:
 
 # The drill-down: what a number counts, as facts; every figure above maps to one of these.
 METRICS = ("verdict", "reason", "score", "miss", "agreement", "turnaround")
+CELL_FIELDS = ("ai_positive", "report_positive")
 CELLS = {
     "tp": (True, True),
     "fp": (True, False),
@@ -325,8 +348,9 @@ def drill_down(
     """The studies behind one number. metric/value: verdict/accepted|modified|rejected|"" (any),
     reason/<reason>, score/<verdict> with score_bin (and model_id), miss, agreement/tp|fp|fn|tn|""
     with model_id, turnaround/urgent|other|"". Narrow the period with the filter's dates."""
+    dates = _date_scope(stats_filter)
     if metric in ("verdict", "reason", "score"):
-        facts = FindingFact.objects.filter(_finding_scope(stats_filter))
+        facts = FindingFact.objects.filter(_finding_scope(stats_filter), dates)
         if metric == "reason":
             facts = facts.filter(verdict=Verdict.REJECTED, reason=value)
         elif value:
@@ -336,21 +360,34 @@ def drill_down(
         if model_id is not None:
             facts = facts.filter(ai_model_id=model_id)
     elif metric == "miss":
-        facts = MissFact.objects.filter(_miss_scope(stats_filter))
+        facts = MissFact.objects.filter(_miss_scope(stats_filter), dates)
     elif metric == "agreement":
-        facts = StudyCall.objects.filter(_agreement_scope(stats_filter))
+        facts = StudyCall.objects.filter(_agreement_scope(stats_filter), dates)
         if value in CELLS:
             ai_positive, report_positive = CELLS[value]
             facts = facts.filter(ai_positive=ai_positive, report_positive=report_positive)
         if model_id is not None:
             facts = facts.filter(ai_model_id=model_id)
     elif metric == "turnaround":
-        facts = TurnaroundFact.objects.filter(_study_scope(stats_filter))
+        facts = TurnaroundFact.objects.filter(_study_scope(stats_filter), dates)
         if value in ("urgent", "other"):
             facts = facts.filter(urgent=value == "urgent")
     else:
         raise ValueError(f"unknown metric {metric!r}")
-    return Study.objects.filter(pk__in=facts.values("study_id")).order_by("-id")
+    studies = Study.objects.all()
+    if dates:
+        # Study ids rise with arrival, but the planner assumes matches are spread evenly and walks
+        # every newer study down to the range; the range's own bounds (read without the
+        # min/max-by-index shortcut that would walk the same way) start the walk in place.
+        bounds = facts.aggregate(
+            low=Min(ExpressionWrapper(F("study_id") + 0, output_field=BigIntegerField())),
+            high=Max(ExpressionWrapper(F("study_id") + 0, output_field=BigIntegerField())),
+        )
+        if bounds["high"] is None:
+            return Study.objects.none()
+        facts = facts.filter(study_id__gte=bounds["low"], study_id__lte=bounds["high"])
+        studies = studies.filter(pk__gte=bounds["low"], pk__lte=bounds["high"])
+    return studies.filter(pk__in=facts.values("study_id")).order_by("-id")
 
 
 def study_page(studies: QuerySet[Study], *, after: int | None = None, limit: int = 50) -> StudyPage:
@@ -363,12 +400,66 @@ def study_page(studies: QuerySet[Study], *, after: int | None = None, limit: int
     return StudyPage(page, page[-1].pk if more else None)
 
 
-def _common_scope(stats_filter: StatsFilter) -> Q:
+def _date_scope(stats_filter: StatsFilter) -> Q:
     scope = Q()
     if stats_filter.date_from:
         scope &= Q(day__gte=stats_filter.date_from)
     if stats_filter.date_to:
         scope &= Q(day__lte=stats_filter.date_to)
+    return scope
+
+
+def _rollup(rollup, scope: Q, stats_filter: StatsFilter, group: tuple[str, ...] = (), *, by_period=False) -> QuerySet:
+    """The rows of `rollup` that a figure sums: `scope` (no dates) in the smallest cube holding every
+    dimension the scope and `group` name, and the filter's date range from whole week/month parts
+    plus the days at its edges (stats.models' cubes)."""
+    needed = _fields(scope) | set(group)
+
+    def covering(grain: str) -> Cube | None:
+        return next((cube for cube in rollup.CUBES if cube.grain == grain and needed <= cube.dims), None)
+
+    day_cube = covering(DAY)
+    dated = stats_filter.date_from or stats_filter.date_to
+    if not dated and not by_period:
+        return rollup.objects.filter(scope, cube=(covering(ALL) or covering(PART) or day_cube).code)
+    part = covering(PART)
+    if part is None:
+        return rollup.objects.filter(scope, _date_scope(stats_filter), cube=day_cube.code)
+    if not dated:
+        return rollup.objects.filter(scope, cube=part.code)
+    first, last = stats_filter.date_from, stats_filter.date_to
+    # Whole parts: lo <= part start < hi; the days of [first, lo) and [hi, last] from the day cube.
+    lo = first and (first if part_start(first) == first else next_part_start(first))
+    hi = last and part_start(last + timedelta(days=1))
+    if lo and hi and lo >= hi:
+        return rollup.objects.filter(scope, _date_scope(stats_filter), cube=day_cube.code)
+    parts = Q(cube=part.code)
+    edges = []
+    if lo:
+        parts &= Q(day__gte=lo)
+        if first < lo:
+            edges.append(Q(day__gte=first, day__lt=lo))
+    if hi:
+        parts &= Q(day__lt=hi)
+        if hi <= last:
+            edges.append(Q(day__gte=hi, day__lte=last))
+    for edge in edges:
+        parts |= Q(cube=day_cube.code) & edge
+    return rollup.objects.filter(scope, parts)
+
+
+def _fields(scope: Q) -> set[str]:
+    names = set()
+    for child in scope.children:
+        if isinstance(child, Q):
+            names |= _fields(child)
+        else:
+            names.add(child[0].split("__")[0])
+    return names
+
+
+def _common_scope(stats_filter: StatsFilter) -> Q:
+    scope = Q()
     if stats_filter.site_id:
         scope &= Q(site_id=stats_filter.site_id)
     if stats_filter.reader_id:
@@ -409,12 +500,17 @@ def _miss_scope(stats_filter: StatsFilter) -> Q:
     return scope
 
 
-def _tables(rollups: QuerySet, keys: tuple[str, ...]) -> dict[tuple, TwoByTwo]:
+def _tables(rollups: QuerySet, keys: tuple[str, ...], period=None) -> dict[tuple, TwoByTwo]:
+    """2x2 tables by `keys`; with `period`, the first key is a day (or part start) made a period."""
     cells: dict[tuple, dict[tuple[bool, bool], int]] = {}
     for *key, ai_positive, report_positive, n in (
         rollups.values_list(*keys, "ai_positive", "report_positive").annotate(n=Sum("count")).order_by()
     ):
-        cells.setdefault(tuple(key), {})[(bool(ai_positive), bool(report_positive))] = n
+        if period is not None:
+            key[0] = period(_as_date(key[0]))
+        counts = cells.setdefault(tuple(key), {})
+        cell = (bool(ai_positive), bool(report_positive))
+        counts[cell] = counts.get(cell, 0) + n
     return {
         key: TwoByTwo(
             true_positive=counts.get((True, True), 0),
@@ -435,7 +531,18 @@ def _total(rollups: QuerySet) -> int:
 
 
 def _period(stats_filter: StatsFilter):
-    return TruncMonth("day") if stats_filter.granularity == "month" else TruncWeek("day")
+    """The start of the week or month of a day (a part of stats.models lies in one of each)."""
+    if stats_filter.granularity == "month":
+        return _month_start
+    return _week_start
+
+
+def _week_start(day: date) -> date:
+    return day - timedelta(days=day.weekday())
+
+
+def _month_start(day: date) -> date:
+    return day.replace(day=1)
 
 
 def _as_date(value) -> date:

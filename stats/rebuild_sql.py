@@ -9,6 +9,7 @@ from django.db.models import (
     BooleanField,
     Case,
     Count,
+    DateField,
     Exists,
     F,
     FloatField,
@@ -19,17 +20,22 @@ from django.db.models import (
     Q,
     QuerySet,
     Subquery,
+    Sum,
     Value,
     When,
 )
-from django.db.models.functions import Cast, Floor, Ln, TruncDate
+from django.db.models.functions import Cast, Floor, Greatest, Ln, TruncDate, TruncMonth, TruncWeek
 
 from ai_overlays.models import AIResult
 from reading.models import FindingDecision, ReaderFinding, ReportStatus, Verdict
 from stats.models import (
+    ALL_TIME,
+    DAY_CUBE,
     NO_SCORE_BIN,
+    PART,
     SCORE_BIN_WIDTH,
     AgreementRollup,
+    Cube,
     FindingFact,
     FindingRollup,
     MissFact,
@@ -38,6 +44,7 @@ from stats.models import (
     StudyCall,
     TurnaroundFact,
     TurnaroundRollup,
+    sentinel,
 )
 from stats.rollups import POSITIVE_VERDICTS, SEGMENTS
 from stats.turnaround_buckets import BASE, LAST_BUCKET
@@ -192,33 +199,67 @@ def _span(start: str, end: str) -> Case:
 
 
 def fill_rollups() -> None:
+    """The day cube of each rollup from its facts, then every other cube from the day cube."""
     for rollup, facts in (
         (FindingRollup, FindingFact.objects.all()),
         (ScoreRollup, FindingFact.objects.all()),
         (MissRollup, MissFact.objects.all()),
         (AgreementRollup, StudyCall.objects.all()),
     ):
-        grouped = facts.order_by().values(*rollup.DIMENSIONS).annotate(count=Count("*"))
-        _insert_grouped(rollup, grouped, list(rollup.DIMENSIONS))
+        grouped = (
+            facts.order_by()
+            .annotate(cube_code=Value(DAY_CUBE))
+            .values("cube_code", *rollup.DIMENSIONS)
+            .annotate(count=Count("*"))
+        )
+        _insert_grouped(rollup, grouped, ["cube", *rollup.DIMENSIONS])
     for segment in SEGMENTS:
         seconds = F(segment)
         bucket = Case(
             When(**{f"{segment}__lt": 1}, then=Value(0)),
+            When(**{f"{segment}__gte": BASE ** (LAST_BUCKET - 1)}, then=Value(LAST_BUCKET)),
             default=Cast(Floor(Ln(seconds) / math.log(BASE)), IntegerField()) + 1,
         )
         grouped = (
             TurnaroundFact.objects.filter(**{f"{segment}__isnull": False})
             .order_by()
-            .annotate(segment_name=Value(segment), bucket_number=bucket)
-            .values("day", "site_id", "clinical_area", "reader_id", "urgent", "segment_name", "bucket_number")
+            .annotate(cube_code=Value(DAY_CUBE), segment_name=Value(segment), bucket_number=bucket)
+            .values(
+                "cube_code", "day", "site_id", "clinical_area", "reader_id", "urgent", "segment_name", "bucket_number"
+            )
             .annotate(count=Count("*"))
         )
         _insert_grouped(
             TurnaroundRollup,
             grouped,
-            ["day", "site_id", "clinical_area", "reader_id", "urgent", "segment", "bucket"],
+            ["cube", "day", "site_id", "clinical_area", "reader_id", "urgent", "segment", "bucket"],
         )
-    TurnaroundRollup.objects.filter(bucket__gt=LAST_BUCKET).update(bucket=LAST_BUCKET)
+    for rollup in (FindingRollup, ScoreRollup, MissRollup, AgreementRollup, TurnaroundRollup):
+        for cube in rollup.CUBES:
+            if cube.code != DAY_CUBE:
+                fill_cube(rollup, cube)
+
+
+def fill_cube(rollup, cube: Cube) -> None:
+    """One cube of a rollup, summed from its day cube."""
+    if cube.grain == PART:
+        day = Cast(Greatest(TruncWeek("day"), TruncMonth("day")), DateField())
+    else:
+        day = Value(ALL_TIME, output_field=DateField())
+    columns = {"cube": Value(cube.code), "day": day}
+    for name in rollup.DIMENSIONS[1:]:
+        if name in cube.dims:
+            columns[name] = F(name)
+        else:
+            columns[name] = Value(sentinel(rollup, name), output_field=rollup._meta.get_field(name).__class__())
+    grouped = (
+        rollup.objects.filter(cube=DAY_CUBE)
+        .order_by()
+        .values(**_columns(**columns))
+        .annotate(total=Sum("count"))
+        .exclude(total=0)
+    )
+    _insert_grouped(rollup, grouped, list(columns))
 
 
 def _insert_grouped(rollup, queryset: QuerySet, names: list[str]) -> None:

@@ -28,6 +28,7 @@ from stats.models import (
     StudyCall,
     TurnaroundFact,
     TurnaroundRollup,
+    cube_key,
 )
 from stats.turnaround_buckets import bucket_of
 from worklist.models import Study
@@ -175,14 +176,19 @@ def _replace(stored: Model | None, desired: Model | None, rollups: tuple[type[Mo
         return
     if stored is not None:
         for rollup in rollups:
-            for key in _rollup_keys(rollup, stored):
+            for key in _cube_keys(rollup, stored):
                 _bump(rollup, key, -1)
         stored.delete()
     if desired is not None:
         desired.save(force_insert=True)
         for rollup in rollups:
-            for key in _rollup_keys(rollup, desired):
+            for key in _cube_keys(rollup, desired):
                 _bump(rollup, key, +1)
+
+
+def _cube_keys(rollup: type[Model], fact: Model) -> list[dict]:
+    """The fact's row key in every cube of the rollup (stats.models' cubes)."""
+    return [cube_key(rollup, cube, key) for key in _rollup_keys(rollup, fact) for cube in rollup.CUBES]
 
 
 def _rollup_keys(rollup: type[Model], fact: Model) -> list[dict]:
@@ -199,7 +205,8 @@ def _rollup_keys(rollup: type[Model], fact: Model) -> list[dict]:
 def _bump(rollup: type[Model], key: dict, delta: int) -> None:
     """Add delta to one rollup row, creating it; an upsert, so concurrent writers never lose a count."""
     table = connection.ops.quote_name(rollup._meta.db_table)
-    columns = [rollup._meta.get_field(name).column for name in rollup.DIMENSIONS]
+    names = ["cube", *rollup.DIMENSIONS]
+    columns = [rollup._meta.get_field(name).column for name in names]
     quoted = ", ".join(connection.ops.quote_name(column) for column in columns)
     count = connection.ops.quote_name("count")
     placeholders = ", ".join(["%s"] * (len(columns) + 1))
@@ -207,7 +214,7 @@ def _bump(rollup: type[Model], key: dict, delta: int) -> None:
         cursor.execute(
             f"INSERT INTO {table} ({quoted}, {count}) VALUES ({placeholders}) "  # noqa: S608 (names from models)
             f"ON CONFLICT ({quoted}) DO UPDATE SET {count} = {table}.{count} + EXCLUDED.{count}",
-            [*(key[name] for name in rollup.DIMENSIONS), delta],
+            [*(key[name] for name in names), delta],
         )
 
 

@@ -16,7 +16,6 @@ from ai_overlays.models import AIModel
 from stats import charts, drift, exports, plotly_asset, queries
 from stats import dashboard_tables as tables
 from stats.filters import StatsFilter
-from stats.models import FindingRollup
 from worklist.access import visible_studies
 from worklist.models import ClinicalArea
 
@@ -180,9 +179,7 @@ def filter_choices(user: User, stats_filter: StatsFilter) -> dict:
         "areas": ClinicalArea.choices,
         "sites": sites,
         "readers": readers.order_by("last_name", "first_name", "username"),
-        "finding_types": FindingRollup.objects.order_by("finding_type")
-        .values_list("finding_type", flat=True)
-        .distinct(),
+        "finding_types": queries.finding_types(),
         "reader_locked": "reader_id" in stats_filter.locked,
     }
 

@@ -94,6 +94,16 @@ class StagedWrite:
 
 # A few threads: each association thread has at most one write staged at a time.
 _writer = ThreadPoolExecutor(max_workers=8, thread_name_prefix="archive-write")
+
+
+def _fresh_writer_in_child() -> None:
+    # A forked process (listener workers, a forked server) inherits the pool without its threads:
+    # a write handed to it would wait for ever.
+    global _writer
+    _writer = ThreadPoolExecutor(max_workers=8, thread_name_prefix="archive-write")
+
+
+os.register_at_fork(after_in_child=_fresh_writer_in_child)
 # Folders known to exist (absolute paths): the 256x256 fan-out is created once, not checked per file.
 _known_folders: set[str] = set()
 

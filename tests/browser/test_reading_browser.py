@@ -172,7 +172,8 @@ class WholeReadTests(ReadingBrowserCase):
         sign = report.locator("button[formaction$='/report/sign']")
         expect(sign).to_be_enabled()
         sign.click()
-        expect(page.locator("#report-panel")).to_have_attribute("data-status", "signed", timeout=10_000)
+        # On the embedded default the SR is built and archived inside the signing request.
+        expect(page.locator("#report-panel")).to_have_attribute("data-status", "signed", timeout=30_000)
         expect(page.locator("#report-panel .notice")).to_have_text("Signed. The study is read.")
         expect(page.locator("#addendum-text")).to_be_visible()
         expect(page.locator("#report-panel a.print-link")).to_be_visible()

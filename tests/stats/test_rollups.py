@@ -8,6 +8,7 @@ from django.db import transaction
 
 from reading.models import RejectionReason, Verdict
 from stats.models import (
+    DAY_CUBE,
     AgreementRollup,
     FindingFact,
     FindingRollup,
@@ -120,10 +121,10 @@ def test_an_undo_takes_the_finding_out_of_the_counts(world):
     study = make_study(sites["SUWON"])
     _, (finding,) = make_result(study, lung, case_score=80, findings=[("nodule", 77.0)])
     decide(finding, readers[0], Verdict.REJECTED, RejectionReason.ARTEFACT)
-    assert FindingRollup.objects.get(verdict=Verdict.REJECTED).count == 1
+    assert FindingRollup.objects.get(cube=DAY_CUBE, verdict=Verdict.REJECTED).count == 1
     decide(finding, readers[0], Verdict.UNDECIDED)
     assert not FindingFact.objects.exists()
-    assert FindingRollup.objects.get(verdict=Verdict.REJECTED).count == 0
+    assert FindingRollup.objects.get(cube=DAY_CUBE, verdict=Verdict.REJECTED).count == 0
 
 
 @pytest.mark.django_db
@@ -136,5 +137,5 @@ def test_signing_counts_the_study_once_however_often_the_report_is_saved_afterwa
     report.refresh_from_db()
     report.pacs_delivery = "sent"
     report.save()
-    row = AgreementRollup.objects.get()
+    row = AgreementRollup.objects.get(cube=DAY_CUBE)
     assert (row.ai_positive, row.report_positive, row.count) == (True, True, 1)
