@@ -100,6 +100,8 @@ class WorklistBrowserCase(ChannelsLiveServerTestCase):
         page.fill("input[name=password]", "pw-for-tests-1")
         page.click("button.primary")
         expect(page.locator("h1")).to_have_text("Studies")
+        # Filters and popovers answer once htmx has processed the page: its scripts ran when the socket opened.
+        expect(page.locator("#worklist-live")).to_have_attribute("data-state", "open", timeout=10_000)
 
     def no_horizontal_overflow(self) -> bool:
         return self.page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
@@ -229,7 +231,7 @@ class WorklistHeadTests(WorklistBrowserCase):
         page.fill("input[name=username]", "jung.head")
         page.fill("input[name=password]", "pw-for-tests-1")
         page.click("button.primary")
-        # The popover loads on the details' toggle event, which htmx only hears once the page's scripts ran.
+        # The popover loads on the details' toggle event, which htmx hears once the page's scripts ran.
         expect(page.locator("#worklist-live")).to_have_attribute("data-state", "open", timeout=10_000)
         row = page.locator(ROWS).nth(5)  # a Suwon study: Jiwoo Lee reads for Suwon only
         row.locator("details.reassign summary").click()
