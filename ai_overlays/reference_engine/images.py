@@ -48,8 +48,14 @@ def slice_order(datasets: list[pydicom.Dataset]) -> tuple[list[pydicom.Dataset],
 
 
 def pixel_spacing(dataset: pydicom.Dataset) -> tuple[float, float]:
+    """(row, column) spacing in mm; 1 mm when the header has none, or none that is positive (the
+    detectors' sizes are in mm, and a zero would divide them)."""
     spacing = getattr(dataset, "PixelSpacing", None) or getattr(dataset, "ImagerPixelSpacing", None) or (1.0, 1.0)
-    return float(spacing[0]), float(spacing[1])
+    try:
+        row_mm, column_mm = float(spacing[0]), float(spacing[1])
+    except (IndexError, TypeError, ValueError):
+        return 1.0, 1.0
+    return (row_mm, column_mm) if row_mm > 0 and column_mm > 0 else (1.0, 1.0)
 
 
 def modality_values(dataset: pydicom.Dataset) -> np.ndarray:

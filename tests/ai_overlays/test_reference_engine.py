@@ -209,3 +209,15 @@ def test_an_ingested_head_ct_is_analysed_from_the_archive_and_stored_through_the
     assert result.triage_flag and result.ai_model.is_reference
     assert Finding.objects.filter(result=result, finding_type="haemorrhage").exists()
     assert result.heatmaps.count() >= 1
+
+
+@pytest.mark.parametrize("spacing", [None, [0, 0], [0.0, 0.2], [-1, 0.5], [0.2]])
+def test_an_image_without_a_usable_pixel_spacing_is_read_as_one_millimetre(spacing):
+    from pydicom import Dataset
+
+    from ai_overlays.reference_engine.images import pixel_spacing
+
+    dataset = Dataset()
+    if spacing is not None:
+        dataset.PixelSpacing = spacing
+    assert pixel_spacing(dataset) == (1.0, 1.0)
