@@ -42,7 +42,7 @@ def ct():
 
 
 def example_findings(images) -> list[ReportedFinding]:
-    """The four cases of the brief: accepted box, modified outline, rejected point, reader's point."""
+    """The four kinds of finding a report holds: accepted box, modified outline, rejected point, reader's point."""
     return [
         ReportedFinding(
             "ai-1", "lung_nodule", "Solid nodule 8 mm", "box", {"box": [10, 12, 20.5, 22]},
