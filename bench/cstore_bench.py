@@ -267,8 +267,7 @@ class OurListener(Receiver):
     def reset(self) -> None:
         empty = (
             "from worklist.models import Instance, Series, Study, Patient\n"
-            "from accounts.models import AuditEvent\n"
-            "for model in (Instance, Series, Study, Patient, AuditEvent): model.objects.all().delete()"
+            "for model in (Instance, Series, Study, Patient): model.objects.all().delete()"
         )
         self.manage("shell", "-c", empty)
         shutil.rmtree(self.environment["STORAGE_DIR"], ignore_errors=True)
