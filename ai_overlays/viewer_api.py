@@ -1,86 +1,50 @@
 """What the viewer draws of the AI: every model's results for one study as JSON, and the stored
 heatmap PNGs. Both answer fetch() with 401/403/404 JSON, never a redirect to the login page.
 
-Reading the results is a view of the patient's record and is audited once per fetch; the heatmap
-images it lists are not audited one by one (like the frames behind a manifest), but each is still
-reached through access_study."""
+Reading the results is a view of the patient's record, audited once per fetch as AI results viewed
+(the action the verdict panel's state is audited with); the heatmap images it lists are not audited
+one by one (like the frames behind a manifest), but each is still reached through access_study."""
 
 from collections.abc import Callable
-from functools import wraps
 from typing import Any
 
-from django.contrib.auth.decorators import login_not_required
-from django.core.exceptions import PermissionDenied
 from django.db.models import Prefetch
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
-from django.views.decorators.http import require_safe
-from rest_framework.exceptions import AuthenticationFailed
 
 from accounts import audit
-from accounts.api_auth import HashedTokenAuthentication
-from accounts.models import AuditAction, User
-from accounts.permissions import check
+from accounts.models import AuditAction
 from ai_overlays.models import AIModel, AIResult, Finding, Heatmap
 from worklist.access import access_study
+from worklist.json_api import api_view
 from worklist.models import Study
 
 # A heatmap row never changes once stored (results are idempotent), so its URL may be kept.
 IMMUTABLE = "private, max-age=31536000, immutable"
 
 
-def viewer_api(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
-    """A GET endpoint of the viewer: session or Bearer token, and refusals as JSON."""
-
-    @wraps(view)
-    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponseBase:
-        user, failure = _authenticated_user(request)
-        if user is None:
-            response = JsonResponse({"error": failure}, status=401)
-            response["WWW-Authenticate"] = 'Bearer realm="readingws"'
-            return response
-        request.user = user
-        try:
-            check(request, "view_ai_results")
-            return view(request, *args, **kwargs)
-        except PermissionDenied:
-            return JsonResponse({"error": "you may not see the AI results of this study"}, status=403)
-        except Http404 as missing:
-            return JsonResponse({"error": str(missing) or "not found"}, status=404)
-
-    return login_not_required(require_safe(wrapped))
+def ai_results_api(view: Callable[..., HttpResponse]) -> Callable[..., Any]:
+    """A GET endpoint of the viewer's AI: worklist.json_api.api_view for those who may view AI results."""
+    return api_view(view, requires="view_ai_results", forbidden="you may not see the AI results of this study")
 
 
-def _authenticated_user(request: HttpRequest) -> tuple[User | None, str]:
-    if request.META.get("HTTP_AUTHORIZATION"):
-        try:
-            authenticated = HashedTokenAuthentication().authenticate(request)
-        except AuthenticationFailed as failure:
-            return None, str(failure.detail)
-        return (authenticated[0], "") if authenticated else (None, "use an Authorization: Bearer token")
-    if request.user.is_authenticated:
-        return request.user, ""
-    return None, "authentication required"
-
-
-@viewer_api
+@ai_results_api
 def study_results(request: HttpRequest, study_uid: str) -> HttpResponse:
     source = audit.client_address(request)
     study = access_study(request.user, study_uid, source=source)
     audit.record(
-        action=AuditAction.STUDY_VIEWED,
+        action=AuditAction.AI_RESULTS_VIEWED,
         user=request.user,
         source=source,
         study_uid=study.study_instance_uid,
         patient_ref=study.patient_id,
-        detail={"what": "ai_results"},
     )
     response = JsonResponse({"study": study.study_instance_uid, "models": models_json(study)})
     response["Cache-Control"] = "private, no-cache"
     return response
 
 
-@viewer_api
+@ai_results_api
 def heatmap_png(request: HttpRequest, heatmap_id: int) -> HttpResponse:
     heatmap = Heatmap.objects.filter(pk=heatmap_id).select_related("result__study").first()
     if heatmap is None:

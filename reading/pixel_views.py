@@ -20,9 +20,10 @@ from accounts.models import AuditAction
 from dicomkit import rendering
 from dicomkit.pixels import served_array
 from reading import pixel_cache
-from reading.api_access import Conflict, access_instance, access_series, api_view, error_response
+from reading.api_access import access_instance, access_series
 from reading.manifest import Frame, default_windows, frames_etag, instance_frames, series_frames, study_manifest
 from worklist.access import access_study
+from worklist.json_api import Conflict, api_view, error_response
 
 MAX_FRAMES_PER_REQUEST = 512
 FRAMES_PER_READ = 8  # frames read per thread hop while a range streams (4 MB of a 512x512 CT)

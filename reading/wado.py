@@ -23,10 +23,11 @@ from dicomkit import dicom_json, rendering
 from dicomkit.multipart import MalformedBody, parse_content_type
 from dicomkit.pixels import PixelDecodeError, served_array, stored_frame
 from reading import pixel_cache
-from reading.api_access import access_instance, access_series, api_view, error_response
+from reading.api_access import access_instance, access_series
 from reading.manifest import default_windows, instance_frames, pixel_header
 from worklist import archive_files
 from worklist.access import access_study
+from worklist.json_api import api_view, error_response
 from worklist.models import Instance, Study
 
 logger = logging.getLogger(__name__)

@@ -366,11 +366,10 @@ def test_each_phi_action_leaves_exactly_its_audit_rows(client, sites, suwon_radi
     assert step("get", reverse("reading:manifest", args=[uid])) == [opened]
     # Frames follow the manifest's open and are not audited one by one.
     assert step("get", reverse("reading:series_frames", args=[case.ct.series_uid])) == []
-    # The overlays' endpoint audits as a study view (same ATNA code); the verdict panel's state as AI results.
-    assert step("get", reverse("ai_overlays:viewer_results", args=[uid])) == [opened]
-    assert step("get", reverse("reading:decisions", args=[uid])) == [
-        ("ai_results_viewed", reader, ADDRESS, uid, patient, True, "110103")
-    ]
+    # The overlays' endpoint and the verdict panel's state are both a view of the AI results.
+    ai_results_viewed = ("ai_results_viewed", reader, ADDRESS, uid, patient, True, "110103")
+    assert step("get", reverse("ai_overlays:viewer_results", args=[uid])) == [ai_results_viewed]
+    assert step("get", reverse("reading:decisions", args=[uid])) == [ai_results_viewed]
     decided = ("finding_decided", reader, ADDRESS, uid, patient, True, "110110")
     for finding in case.findings:
         body = {"verdict": "accepted", "expected_revision": 0}

@@ -121,15 +121,18 @@ def test_a_radiologist_of_the_site_reads_every_finding_heatmap_and_score_of_the_
     assert heatmap["url"] == f"/ai/viewer/heatmaps/{heatmap['id']}.png"
 
 
-def test_reading_the_results_is_audited_as_a_view_of_the_study(stored, suwon_study, suwon_radiologist):
+def test_reading_the_results_is_audited_as_ai_results_viewed_like_the_verdict_panel(
+    stored, suwon_study, suwon_radiologist
+):
     logged_in(suwon_radiologist).get(results_url(suwon_study), REMOTE_ADDR="10.1.2.3")
-    event = AuditEvent.objects.get(action=AuditAction.STUDY_VIEWED)
-    assert (event.user, event.study_uid, event.patient_ref) == (
+    [event] = AuditEvent.objects.all()  # one row per fetch, of the AI results alone
+    assert (event.action, event.user, event.study_uid, event.patient_ref) == (
+        AuditAction.AI_RESULTS_VIEWED,
         suwon_radiologist,
         suwon_study.study_instance_uid,
         suwon_study.patient_id,
     )
-    assert (event.source, event.detail, event.success) == ("10.1.2.3", {"what": "ai_results"}, True)
+    assert (event.source, event.detail, event.success) == ("10.1.2.3", {}, True)
 
 
 def test_models_come_in_order_with_the_reference_engine_last_and_its_warning_flag(suwon_study, suwon_radiologist):
@@ -184,7 +187,7 @@ def test_a_radiologist_of_another_site_gets_403_and_the_attempt_is_audited(store
         suwon_study.study_instance_uid,
         False,
     )
-    assert not AuditEvent.objects.filter(action=AuditAction.STUDY_VIEWED).exists()
+    assert not AuditEvent.objects.filter(action=AuditAction.AI_RESULTS_VIEWED).exists()
 
 
 def test_another_sites_radiologist_cannot_fetch_a_heatmap_either(stored, icheon_radiologist):
@@ -224,7 +227,11 @@ def test_a_radiologists_bearer_token_reads_like_their_session(stored, suwon_stud
 
 
 def test_a_data_steward_may_not_read_ai_results_in_the_viewer(stored, suwon_study, data_steward):
-    assert logged_in(data_steward).get(results_url(suwon_study)).status_code == 403
+    response = logged_in(data_steward).get(results_url(suwon_study))
+    assert response.status_code == 403
+    assert response.json() == {"error": "you may not see the AI results of this study"}
+    denial = AuditEvent.objects.get(action=AuditAction.ACCESS_DENIED)
+    assert denial.user == data_steward and denial.detail["action"] == "view_ai_results"
 
 
 def test_the_heatmap_is_the_stored_8_bit_png_cached_privately_with_an_etag(stored, suwon_radiologist):
