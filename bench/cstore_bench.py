@@ -1,6 +1,6 @@
-"""C-STORE ingest of a 300-slice 512x512 CT: Orthanc, a bare pynetdicom SCP, our SCP storing
-nothing and our listener, measured in the same run in alternating rounds. Prints figures; it is
-not a test.
+"""C-STORE ingest of a 300-slice 512x512 CT: Orthanc, dcmtk's storescp discarding what it gets,
+a bare pynetdicom SCP, our SCP storing nothing and our listener, measured in the same run in
+alternating rounds. Prints figures; it is not a test.
 
     .venv/bin/python bench/cstore_bench.py [--rounds 3] [--associations 1,2]
                                            [--database-url postgres://postgres@127.0.0.1/NAME]
@@ -35,7 +35,7 @@ PYTHON = sys.executable
 SENDER_AE = "BENCHSCU"
 SITE_CODE = "SUWON"
 ORTHANC_DICOMWEB_PLUGIN = "/usr/share/orthanc/plugins/libOrthancDicomWeb.so"
-REFERENCES = ("Orthanc", "bare pynetdicom", "our SCP, no storage")
+REFERENCES = ("Orthanc", "dcmtk storescp --ignore", "bare pynetdicom", "our SCP, no storage")
 
 
 def free_port() -> int:
@@ -210,6 +210,24 @@ class StoresNothing(Receiver):
             self.ae_title,
         ]
         self.process = subprocess.Popen(command)
+        wait_for_port(self.port, self.process)
+
+
+class DcmtkIgnores(Receiver):
+    """dcmtk's storescp receiving and discarding (--ignore): what storescu and loopback cost alone,
+    the floor under every receiver here."""
+
+    def start(self, associations: int) -> None:
+        self.port = free_port()
+        command = ["storescp", "--ignore", "--aetitle", self.ae_title]
+        if associations > 1:
+            command.append("--fork")
+        self.process = subprocess.Popen(
+            [*command, str(self.port)],
+            env={**os.environ, "TCP_NODELAY": "1"},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         wait_for_port(self.port, self.process)
 
 
@@ -457,6 +475,7 @@ def main() -> None:
         receivers: list[Receiver] = []
         if not arguments.without_orthanc:
             receivers.append(Orthanc("Orthanc", "ORTHANC", work / "orthanc"))
+        receivers.append(DcmtkIgnores("dcmtk storescp --ignore", "IGNORE", work / "dcmtk"))
         receivers.append(StoresNothing("bare pynetdicom", "BARE", work / "bare", flavour="default"))
         receivers.append(StoresNothing("our SCP, no storage", "NOSTORE", work / "nostore", flavour="ours"))
         receivers.append(OurListener("ours (SQLite)", "READINGWS", work / "ours-sqlite"))

@@ -5,11 +5,10 @@ rename, fsync of the folder), so a name in the archive always holds a whole file
 import errno
 import hashlib
 import os
-import threading
 import time
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -49,29 +48,23 @@ def write_durably(data: bytes, digest: str) -> tuple[str, bool]:
 class StagedWrite:
     """Bytes being hashed, written to a temporary file and fsynced by a worker thread while the
     caller parses and validates them: hashing and fsync release the GIL, so the disk wait overlaps
-    the parse. `finish` gives them their final name durably; `discard` drops them."""
+    the parse. `finish` gives them their final name, `wait_durable` waits until that name is
+    durable; `discard` drops them."""
 
     def __init__(self, data: bytes) -> None:
         self.size = len(data)
-        self._digest = ""
-        self._hashed = threading.Event()
-        self._written = _writer.submit(self._stage, data)
-
-    def _stage(self, data: bytes) -> Path:
-        try:
-            self._digest = hashlib.sha256(data).hexdigest()
-        finally:
-            self._hashed.set()
-        return _write_temporary(data)
+        self._folder_synced: Future | None = None
+        # Hashing and writing on two threads: on two cores the hash no longer delays the fsync.
+        self._hashed = _writer.submit(_hex_digest, data)
+        self._written = _writer.submit(_write_temporary, data)
 
     def digest(self) -> str:
-        self._hashed.wait()
-        if not self._digest:
-            self._written.result()  # raises what the worker raised
-        return self._digest
+        return self._hashed.result()
 
     def finish(self) -> tuple[str, bool]:
-        """Like write_durably: the key, and whether this call created the file."""
+        """Like write_durably (the key, and whether this call created the file), except that the
+        folder's fsync, which makes the new name survive a power cut, goes on in the background
+        until `wait_durable`: the caller indexes the file meanwhile, so the two disk waits overlap."""
         with _storage_errors():
             temp = self._written.result()
         key = key_for(self.digest())
@@ -81,8 +74,15 @@ class StagedWrite:
             os.utime(final)  # as in write_durably
             return key, False
         with _storage_errors():
-            _publish(temp, final)
+            _rename(temp, final)
+        self._folder_synced = _writer.submit(_fsync_folder, final.parent)
         return key, True
+
+    def wait_durable(self) -> None:
+        """Return once the name `finish` gave is durable; raise DicomRejected if it cannot be."""
+        if self._folder_synced is not None:
+            with _storage_errors():
+                self._folder_synced.result()
 
     def discard(self) -> None:
         # Waits for the worker, so that no temporary file outlives a refusal.
@@ -92,15 +92,20 @@ class StagedWrite:
             pass
 
 
-# A few threads: each association thread has at most one write staged at a time.
-_writer = ThreadPoolExecutor(max_workers=8, thread_name_prefix="archive-write")
+def _hex_digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+# Each association thread has at most one write staged at a time: a hash, a write, a folder fsync.
+WRITER_THREADS = 12
+_writer = ThreadPoolExecutor(max_workers=WRITER_THREADS, thread_name_prefix="archive-write")
 
 
 def _fresh_writer_in_child() -> None:
     # A forked process (listener workers, a forked server) inherits the pool without its threads:
     # a write handed to it would wait for ever.
     global _writer
-    _writer = ThreadPoolExecutor(max_workers=8, thread_name_prefix="archive-write")
+    _writer = ThreadPoolExecutor(max_workers=WRITER_THREADS, thread_name_prefix="archive-write")
 
 
 os.register_at_fork(after_in_child=_fresh_writer_in_child)
@@ -138,6 +143,11 @@ def _write_temporary(data: bytes) -> Path:
 
 def _publish(temp: Path, final: Path) -> None:
     """Rename the fsynced temporary file to its final name and fsync the folder."""
+    _rename(temp, final)
+    _fsync_folder(final.parent)
+
+
+def _rename(temp: Path, final: Path) -> None:
     try:
         _ensure_folder(final.parent)
         fault_point("before_rename")
@@ -150,7 +160,6 @@ def _publish(temp: Path, final: Path) -> None:
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
-    _fsync_folder(final.parent)
 
 
 @contextmanager
