@@ -4,6 +4,7 @@ studies (generated with planted lesions, plus real ones where the shared samples
 import dataclasses
 import io
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -109,13 +110,18 @@ def load_generated_studies(sites: dict[str, Site], *, scale: float) -> DemoCount
     return counts
 
 
-def load_sample_studies(sites: dict[str, Site], samples: Path | None) -> DemoCounts:
-    """Real anatomy: the shared samples where present, else the files pydicom's package ships."""
+def load_sample_studies(
+    sites: dict[str, Site], samples: Path | None, *, note: Callable[[str], object] = print
+) -> DemoCounts:
+    """Real anatomy: the shared samples where present, else the files pydicom's package ships.
+    A sample study whose files are missing (a partial copy of the samples) is skipped with a note."""
     counts = DemoCounts()
     if samples is not None and samples.is_dir():
         for relative, site_code in SHARED_SAMPLE_STUDIES:
-            path = samples / relative
-            files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+            files = _sample_files(samples / relative)
+            if not files:
+                note(f"skipped the sample study {relative}: its files are missing from {samples}")
+                continue
             counts.studies += 1
             for file in files:
                 counts.add(ingest(file.read_bytes(), site=sites[site_code], source="demo").outcome)
@@ -127,6 +133,12 @@ def load_sample_studies(sites: dict[str, Site], samples: Path | None) -> DemoCou
         with open(get_testdata_file(name), "rb") as handle:
             counts.add(ingest(handle.read(), site=sites["ANSEONG"], source="demo").outcome)
     return counts
+
+
+def _sample_files(path: Path) -> list[Path]:
+    if path.is_dir():
+        return sorted(p for p in path.rglob("*") if p.is_file())
+    return [path] if path.is_file() else []
 
 
 def _mark_priors_read(sites: dict[str, Site]) -> None:

@@ -231,3 +231,25 @@ def test_time_since_arrival_and_the_clocks_strings_for_the_script(client, hub_ra
     labels = [html.split('<time class="since"', 4)[index].split(">", 1)[1].split("<", 1)[0] for index in (1, 2, 3)]
     assert labels == ["7 min", "3 h 05 min", "3 d 1 h"]
     assert 'data-since-hours="%(hours)d h %(minutes)02d min"' in html
+
+
+def test_arrival_times_are_shown_in_seoul_time(client, hub_radiologist, sites):
+    """15:30 UTC is 00:30 the next day in Seoul: the row's tooltip and machine-readable time, the
+    live row and the study page all say so. The DICOM study date and time are the site's own wall
+    clock already and are shown as recorded."""
+    from datetime import UTC, date, datetime, time
+
+    from worklist.rows import render_study_row
+
+    study = make_study(sites["SUWON"], study_date=date(2026, 3, 2), study_time=time(15, 30))
+    Study.objects.filter(pk=study.pk).update(received_at=datetime(2026, 3, 2, 15, 30, tzinfo=UTC))
+    study.refresh_from_db()
+    client.force_login(hub_radiologist)
+    row = rows_of(client.get(HOME))
+    live_row = render_study_row(study, user=hub_radiologist, out_of_band=True)
+    for html in (row, live_row):
+        assert 'datetime="2026-03-03T00:30:00+09:00"' in html
+        assert 'title="2026-03-03 00:30"' in html
+        assert '<td class="study-date">2026-03-02 15:30</td>' in html
+    detail = client.get(reverse("worklist:study", args=[study.study_instance_uid])).content.decode()
+    assert "<dd>2026-03-03 00:30:00</dd>" in detail
