@@ -3,12 +3,11 @@ re-reads them (ai_overlays.viewer_api) without a reload.
 
 The worklist's socket sends rendered rows; the viewer only needs a nudge. This consumer listens
 to the same per-process hub (worklist.live_hub) and forwards, as a small JSON message, the "ai"
-changes of the one study it was opened for. Access is checked once at connect, through
-access_study (a study of another site is refused and audited); the Origin check is the ASGI
-stack's (config.asgi). The database stays the truth: after a drop the page re-reads."""
+changes of the one study it was opened for. Access is checked once at connect: the opening every
+user socket shares (accounts.socket_access), then access_study (a study of another site is refused
+and audited). The database stays the truth: after a drop the page re-reads."""
 
 import json
-import logging
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -16,29 +15,20 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.urls import path
 
-from accounts.permissions import can
-from worklist import live, live_hub
+from accounts import socket_access
+from accounts.socket_access import CLOSE_FORBIDDEN, CLOSE_NOT_FOUND
+from worklist import live_hub
 from worklist.access import access_study
 from worklist.models import Study
 
-logger = logging.getLogger(__name__)
-
-CLOSE_UNAUTHENTICATED = 4401
-CLOSE_FORBIDDEN = 4403
-CLOSE_NOT_FOUND = 4404
-CLOSE_TRY_AGAIN_LATER = 1013
 # Changes that alter what the viewer draws of the AI.
 AI_KINDS = frozenset({"ai"})
 
 
 class StudyAIConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
-        user = self.scope["user"]
-        if not user.is_authenticated:
-            await self.close(code=CLOSE_UNAUTHENTICATED)
-            return
-        if not can(user, "view_ai_results"):
-            await self.close(code=CLOSE_FORBIDDEN)
+        user = await socket_access.admit(self, "view_ai_results")
+        if user is None:
             return
         try:
             study = await database_sync_to_async(access_study)(
@@ -52,14 +42,9 @@ class StudyAIConsumer(AsyncWebsocketConsumer):
             return
         self.study_id = study.pk
         self.site_id = study.site_id
-        try:
-            # The worklist's per-user group: a user disabled or moved off the site is closed.
-            await self.channel_layer.group_add(live.user_group(user.pk), self.channel_name)
-        except Exception as exc:
-            logger.warning("viewer AI socket of user %s not joined: %s", user.pk, type(exc).__name__)
-            await self.close(code=CLOSE_TRY_AGAIN_LATER)
+        # The per-user group: a user disabled or moved off the site is closed.
+        if not await socket_access.join_groups(self, user):
             return
-        self.groups.append(live.user_group(user.pk))
         await live_hub.hub().ready()
         await self.accept()
         live_hub.hub().join(self)

@@ -11,37 +11,24 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.urls import path
 
-from accounts.permissions import can
+from accounts import socket_access
+from accounts.socket_access import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED
 from stats import live
-from worklist import live as worklist_live
 from worklist import live_hub
 from worklist.models import Study
 
-logger = logging.getLogger(__name__)
+__all__ = ["CLOSE_FORBIDDEN", "CLOSE_UNAUTHENTICATED", "StatsConsumer", "websocket_urlpatterns"]
 
-CLOSE_UNAUTHENTICATED = 4401
-CLOSE_FORBIDDEN = 4403
-CLOSE_TRY_AGAIN_LATER = 1013
+logger = logging.getLogger(__name__)
 
 
 class StatsConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
-        user = self.scope["user"]
-        if not user.is_authenticated:
-            await self.close(code=CLOSE_UNAUTHENTICATED)
-            return
-        if not can(user, "view_stats"):
-            await self.close(code=CLOSE_FORBIDDEN)
+        user = await socket_access.admit(self, "view_stats")
+        if user is None:
             return
         self.site_ids: set[int] | None = await database_sync_to_async(user.site_ids)()
-        try:
-            # The per-user group closes the socket of a user deactivated meanwhile.
-            for group in (worklist_live.user_group(user.pk), live.STATS_GROUP):
-                await self.channel_layer.group_add(group, self.channel_name)
-                self.groups.append(group)
-        except Exception as exc:
-            logger.warning("stats socket of user %s not joined: %s", user.pk, type(exc).__name__)
-            await self.close(code=CLOSE_TRY_AGAIN_LATER)
+        if not await socket_access.join_groups(self, user, live.STATS_GROUP):
             return
         await live_hub.hub().ready()
         self.newest = await live.newest_rows()

@@ -1,45 +1,27 @@
 """The WebSocket of an open worklist: authenticates, subscribes to the changes of the user's sites
 and forwards each as rendered HTML that htmx swaps in out of band."""
 
-import logging
-
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.http import HttpRequest
 from django.utils import translation
 
-from accounts.permissions import can
-from worklist import live, live_hub, live_rows
+from accounts import socket_access
+from accounts.socket_access import CLOSE_FORBIDDEN
+from worklist import live_hub, live_rows
 from worklist.models import Study
-
-logger = logging.getLogger(__name__)
-
-CLOSE_UNAUTHENTICATED = 4401
-CLOSE_FORBIDDEN = 4403
-# The htmx ws extension reconnects with backoff after 1011-1013, so a channel layer that is down
-# at connect time costs a retry, not a dead page.
-CLOSE_TRY_AGAIN_LATER = 1013
 
 
 class WorklistConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
-        user = self.scope["user"]
-        if not user.is_authenticated:
-            await self.close(code=CLOSE_UNAUTHENTICATED)
-            return
-        if not can(user, "view_studies"):
-            await self.close(code=CLOSE_FORBIDDEN)
+        user = await socket_access.admit(self, "view_studies")
+        if user is None:
             return
         self.user = user
         self.site_ids: set[int] | None = await database_sync_to_async(user.site_ids)()
         self.language = language_of(self.scope)
-        try:
-            await self.channel_layer.group_add(live.user_group(user.pk), self.channel_name)
-        except Exception as exc:
-            logger.warning("worklist socket of user %s not joined: %s", user.pk, type(exc).__name__)
-            await self.close(code=CLOSE_TRY_AGAIN_LATER)
+        if not await socket_access.join_groups(self, user):
             return
-        self.groups.append(live.user_group(user.pk))  # left again by the base class on disconnect
         # Ready before the accept, joined right after it: no change made once the browser sees the
         # socket open is missed, and none is sent before the accept.
         await live_hub.hub().ready()

@@ -1,5 +1,6 @@
 """The worklist's WebSocket: who may open it, which changes reach whom, what they look like, what
-one change costs with many sockets open, and that a broken channel layer never breaks a claim.
+one change costs with many sockets open, that a socket whose browser stopped reading is closed
+without holding up the others, and that a broken channel layer never breaks a claim.
 Runs on the Redis channel layer when REDIS_URL is set, on the in-memory one otherwise."""
 
 import logging
@@ -17,6 +18,7 @@ from django.utils import translation
 from pydicom.data import get_testdata_file
 
 from accounts import user_sockets
+from accounts.socket_backlog import MAX_UNSENT_BYTES, BoundedSends
 from config.asgi import application
 from tests.conftest import free_port, make_user
 from worklist import live, live_hub, live_rows, workflow
@@ -78,7 +80,7 @@ def session_cookie(user) -> str:
     return client.cookies["sessionid"].value
 
 
-async def open_socket(user=None, *, language: str = "", origin: tuple[bytes, bytes] = ORIGIN):
+async def open_socket(user=None, *, language: str = "", origin: tuple[bytes, bytes] = ORIGIN, served_by=application):
     """A worklist socket as the browser of `user` opens it; returns the communicator and its answer."""
     cookies = []
     if user is not None:
@@ -86,12 +88,12 @@ async def open_socket(user=None, *, language: str = "", origin: tuple[bytes, byt
     if language:
         cookies.append(f"django_language={language}")
     headers = [origin, (b"cookie", "; ".join(cookies).encode())]
-    communicator = WebsocketCommunicator(application, "/ws/worklist/", headers=headers)
+    communicator = WebsocketCommunicator(served_by, "/ws/worklist/", headers=headers)
     return communicator, await communicator.connect()
 
 
-async def connected_socket(user, *, language: str = "") -> WebsocketCommunicator:
-    communicator, (connected, code) = await open_socket(user, language=language)
+async def connected_socket(user, *, language: str = "", served_by=application) -> WebsocketCommunicator:
+    communicator, (connected, code) = await open_socket(user, language=language, served_by=served_by)
     assert connected, code
     return communicator
 
@@ -221,6 +223,39 @@ async def test_disconnect_user_closes_every_open_worklist_of_that_user(suwon_rad
     assert await second.receive_output(timeout=2) == {"type": "websocket.close", "code": 4403}
     assert await other.receive_nothing(timeout=0.3)
     await other.disconnect()
+
+
+async def test_a_worklist_whose_browser_stopped_reading_is_closed_to_reconnect_and_the_others_still_get_the_row(
+    sites, suwon_study, suwon_radiologist, hub_radiologist, claimer
+):
+    behind = {"bytes": 0}
+
+    class ConnectionOfAFrozenTab:
+        """daphne's connection as BoundedSends sees it, with the backlog this test sets."""
+
+        def __init__(self, send):
+            self.send = send
+
+        def unsent_bytes(self) -> int:
+            return behind["bytes"]
+
+        async def close_to_retry(self) -> None:
+            await self.send({"type": "websocket.close", "code": 1013})
+
+    frozen = await connected_socket(
+        suwon_radiologist, served_by=BoundedSends(application, connection_of=ConnectionOfAFrozenTab)
+    )
+    reading = await connected_socket(hub_radiologist)
+    behind["bytes"] = MAX_UNSENT_BYTES + 1
+    await claim(user=claimer, study=suwon_study)
+    assert f'id="study-{suwon_study.pk}"' in await reading.receive_from(timeout=2)
+    # 1013: the page reconnects after a pause and re-reads its rows (static/js/worklist-live.js).
+    assert await frozen.receive_output(timeout=2) == {"type": "websocket.close", "code": 1013}
+
+    await sync_to_async(ingest_sample)("MR_small.dcm", sites["SUWON"])
+    assert await reading.receive_from(timeout=2) == live_rows.REFRESH_ELEMENT
+    assert await frozen.receive_nothing(timeout=0.3)
+    await reading.disconnect()
 
 
 async def test_a_deactivated_user_cannot_open_the_worklist_again(suwon_radiologist):
