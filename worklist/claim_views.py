@@ -22,6 +22,7 @@ REFUSALS = {
     "not_your_claim": gettext_lazy("This study is not claimed by you."),
     "already_read": gettext_lazy("This study has been read."),
     "stale": gettext_lazy("The study changed meanwhile; look again and retry."),
+    "bad_transition": gettext_lazy("This study cannot be moved that way now."),
 }
 
 
