@@ -317,32 +317,18 @@ def refresh_counters(counted_series: dict[int, int]) -> None:
     # Recounted rather than incremented: exact whatever ran concurrently (another association
     # adding to the same series, a duplicate that lost its race).
     with transaction.atomic():
-        # Coalesce: a series left with no instance (one unindexed again) counts 0, not NULL.
-        Series.objects.filter(pk__in=series_ids).update(
-            instance_count=Coalesce(
-                Subquery(
-                    Instance.objects.filter(series_id=OuterRef("pk"))
-                    .order_by()
-                    .values("series_id")
-                    .annotate(total=Count("id"))
-                    .values("total")
-                ),
-                0,
-            )
-        )
+        Series.objects.filter(pk__in=series_ids).update(instance_count=_instances_of_row("series_id"))
         Study.objects.filter(pk__in=study_ids).update(
-            instance_count=Coalesce(
-                Subquery(
-                    Instance.objects.filter(series__study_id=OuterRef("pk"))
-                    .order_by()
-                    .values("series__study_id")
-                    .annotate(total=Count("id"))
-                    .values("total")
-                ),
-                0,
-            ),
+            instance_count=_instances_of_row("series__study_id"),
             last_received_at=timezone.now(),
         )
+
+
+def _instances_of_row(link: str) -> Coalesce:
+    """How many instances point to the row being updated through `link`; 0, not NULL, for a row
+    left with none (an instance unindexed again)."""
+    per_row = Instance.objects.filter(**{link: OuterRef("pk")}).order_by().values(link).annotate(total=Count("id"))
+    return Coalesce(Subquery(per_row.values("total")), 0)
 
 
 def _series_for(parsed: ParsedInstance, *, site: Site) -> tuple[int, int, bool, str]:
