@@ -168,6 +168,15 @@ class WorklistPage:
 
 def filtered_studies(user: User, filters: WorklistFilters) -> QuerySet[Study]:
     """The studies this user may see that match the filters, unordered."""
+    studies = _unsearched_studies(user, filters)
+    if filters.search:
+        patient_ids = _patient_ids(filters.search)
+        studies = studies.filter(_exact_match(filters.search, patient_ids) | _name_match(filters.search))
+    return studies
+
+
+def _unsearched_studies(user: User, filters: WorklistFilters) -> QuerySet[Study]:
+    """The studies this user may see that match every filter but the search."""
     studies = visible_studies(user)
     if filters.sites:
         # Ids rather than a join, so the (site, priority, ...) indexes apply.
@@ -192,8 +201,6 @@ def filtered_studies(user: User, filters: WorklistFilters) -> QuerySet[Study]:
         studies = studies.filter(ai_urgent=True)
     if filters.mine:
         studies = studies.filter(claimed_by=user)
-    if filters.search:
-        studies = studies.filter(_search_condition(filters.search))
     return studies
 
 
@@ -203,16 +210,13 @@ def worklist_page(user: User, filters: WorklistFilters, cursor: str | None = Non
     keys = SORTS[filters.sort]
     # Reading backwards walks the same index the other way, then the page is put right.
     reverse = filters.descending != (position is not None and position.backward)
-    studies = filtered_studies(user, filters)
+    studies = _unsearched_studies(user, filters)
     if position is not None:
         studies = studies.filter(_after(keys, position.values, position.study_id, descending=reverse))
     ordering = _ordering(keys, descending=reverse)
-    # The page's ids are picked from the study table alone; only those rows are joined for display
-    # (a broad name search joined every match before sorting: 22-84 ms on 1M studies, now 6-15).
-    page_ids = studies.order_by(*ordering).values("pk")[: PAGE_SIZE + 1]
-    rows = list(
-        Study.objects.filter(pk__in=page_ids).select_related("patient", "site", "claimed_by").order_by(*ordering)
-    )
+    if filters.search:
+        studies = studies.filter(_search_page_condition(studies, filters.search, ordering))
+    rows = _page_rows(studies, ordering)
     more = len(rows) > PAGE_SIZE
     rows = rows[:PAGE_SIZE]
     if position is not None and position.backward:
@@ -226,12 +230,39 @@ def worklist_page(user: User, filters: WorklistFilters, cursor: str | None = Non
     return WorklistPage(rows, next_cursor, previous_cursor)
 
 
-def _search_condition(text: str) -> Q:
-    """Exact accession or patient ID, or a prefix of the patient name as DICOM stores it (PN
-    components joined by ^, so "HONG GILDONG" finds HONG^GILDONG)."""
-    patient_ids = list(Patient.objects.filter(patient_id=text).values_list("id", flat=True)[:100])
-    name_prefix = text.upper().replace(" ", "^")
-    return Q(accession_number=text) | Q(patient_id__in=patient_ids) | Q(patient_name_search__startswith=name_prefix)
+def _page_rows(studies: QuerySet[Study], ordering: list) -> list[Study]:
+    """A page and one row more (whether another page follows), in order, with the patient, site and
+    reader they show. The rows are chosen on the study table alone and only those are joined: joined
+    first, PostgreSQL joined every match of a broad filter before sorting (a date range sorted by
+    name: 100 ms on 1M studies, 15 this way)."""
+    page_ids = studies.order_by(*ordering).values("pk")[: PAGE_SIZE + 1]
+    return list(
+        Study.objects.filter(pk__in=page_ids).select_related("patient", "site", "claimed_by").order_by(*ordering)
+    )
+
+
+def _search_page_condition(studies: QuerySet[Study], text: str, ordering: list) -> Q:
+    """The search, for one page: an exact match, or one of the first name-prefix matches in this
+    order. The first page of all matches lies within the exact ones and a page of name matches.
+    Alone, the name prefix is ranked from its covering index (study_name_prefix_covering); inside
+    the OR, PostgreSQL fetched every match's row to sort them (7,748 for HAN on 1M studies)."""
+    name_ids = list(studies.filter(_name_match(text)).order_by(*ordering).values_list("pk", flat=True)[: PAGE_SIZE + 1])
+    return _exact_match(text, _patient_ids(text)) | Q(pk__in=name_ids)
+
+
+def _patient_ids(text: str) -> list[int]:
+    return list(Patient.objects.filter(patient_id=text).values_list("id", flat=True)[:100])
+
+
+def _exact_match(text: str, patient_ids: list[int]) -> Q:
+    """An accession or patient ID typed in full."""
+    return Q(accession_number=text) | Q(patient_id__in=patient_ids)
+
+
+def _name_match(text: str) -> Q:
+    """A prefix of the patient name as DICOM stores it (PN components joined by ^, so
+    "HONG GILDONG" finds HONG^GILDONG)."""
+    return Q(patient_name_search__startswith=text.upper().replace(" ", "^"))
 
 
 def _ordering(keys: tuple[SortKey, ...], *, descending: bool) -> list:

@@ -187,6 +187,25 @@ def many_studies(hub_radiologist, suwon_radiologist, sites):
     return [Study.objects.select_related("patient", "site", "claimed_by").get(pk=study.pk) for study in studies]
 
 
+def _page_through(user, view: WorklistFilters) -> list:
+    """Every page from the first by next cursors, then back by previous cursors, checking that going
+    back shows the pages seen going forwards and that only the first page has no previous cursor."""
+    pages, cursor = [], None
+    while True:
+        page = worklist_page(user, view, cursor)
+        pages.append(page)
+        assert (page.previous_cursor is None) == (cursor is None)
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    page = pages[-1]
+    for seen in reversed(pages[:-1]):
+        page = worklist_page(user, view, page.previous_cursor)
+        assert ids(page) == ids(seen)
+    assert page.previous_cursor is None
+    return pages
+
+
 @pytest.mark.parametrize("descending", [False, True])
 @pytest.mark.parametrize("sort", sorted(SORTS))
 def test_every_sort_pages_forwards_and_backwards_through_ties(
@@ -194,25 +213,88 @@ def test_every_sort_pages_forwards_and_backwards_through_ties(
 ):
     monkeypatch.setattr(worklist_query, "PAGE_SIZE", 5)
     view = filters(f"sort={sort}&dir={'desc' if descending else 'asc'}")
-    expected = _expected(many_studies, sort, descending)
-
-    pages, cursor = [], None
-    while True:
-        page = worklist_page(hub_radiologist, view, cursor)
-        pages.append(page)
-        assert (page.previous_cursor is None) == (cursor is None)
-        if page.next_cursor is None:
-            break
-        cursor = page.next_cursor
-    assert [pk for page in pages for pk in ids(page)] == expected
+    pages = _page_through(hub_radiologist, view)
+    assert [pk for page in pages for pk in ids(page)] == _expected(many_studies, sort, descending)
     assert [len(page.rows) for page in pages] == [5, 5, 5, 5, 3]
 
-    # Back from the last page, each page is the one seen going forwards; the first has no previous.
-    page = pages[-1]
-    for seen in reversed(pages[:-1]):
-        page = worklist_page(hub_radiologist, view, page.previous_cursor)
-        assert ids(page) == ids(seen)
-    assert page.previous_cursor is None
+
+@pytest.fixture
+def searchable_studies(hub_radiologist, suwon_radiologist, sites):
+    """26 studies of every status, full of ties and NULLs: 16 whose name starts with KIM, one whose
+    accession is KIM and two of a patient whose ID is KIM (neither named KIM), so a search for KIM
+    finds more names than a page holds and exact matches fall between them in every sort."""
+    site_list = list(sites.values())
+    statuses = [StudyStatus.ARRIVED, StudyStatus.READ, StudyStatus.AI_READY, StudyStatus.READ, StudyStatus.IN_READING]
+    studies = []
+    for number in range(26):
+        extra = {}
+        if number == 7:
+            extra["accession_number"] = "KIM"
+        if number in (9, 19):
+            extra["patient_id"] = "KIM"
+        studies.append(
+            make_study(
+                sites["SUWON"] if "patient_id" in extra else site_list[number % 3],
+                name=["KIM^A", "KIMURA^B", "LEE^C", "KIM^D", "PARK^E"][number % 5],
+                minutes=number // 4,
+                priority=[2, 2, 1, 0][number % 4],
+                modality=["CT", "MR", "CT", "MG", "DX", "CT"][number % 6],
+                description=["CHEST", "BRAIN", ""][number % 3],
+                study_date=None if number % 5 == 1 else date(2026, 3, 1 + number % 3),
+                study_time=None if number % 2 else time(9, number % 4),
+                status=statuses[number % 5],
+                ai_score=None if number % 3 == 0 else (number * 7) % 5 * 10,
+                claimed_by=[None, hub_radiologist, suwon_radiologist][number % 3],
+                **extra,
+            )
+        )
+    return [Study.objects.select_related("patient", "site", "claimed_by").get(pk=study.pk) for study in studies]
+
+
+def _finds_kim(study: Study) -> bool:
+    return study.patient_name_search.startswith("KIM") or "KIM" in (study.accession_number, study.patient.patient_id)
+
+
+# Each view with what it shows, as a predicate over a study.
+FILTERED_VIEWS = {
+    "status=all": lambda study: True,
+    "status=read": lambda study: study.status == StudyStatus.READ,
+    "site=SUWON&status=all": lambda study: study.site.code == "SUWON",
+    "from=2026-03-02&status=all": lambda study: study.study_date is not None and study.study_date >= date(2026, 3, 2),
+    "modality=CT": lambda study: study.modality == "CT" and study.status != StudyStatus.READ,
+    "q=KIM": _finds_kim,
+    "q=KIM&status=read": lambda study: _finds_kim(study) and study.status == StudyStatus.READ,
+    "q=KIM&site=ICHEON": lambda study: _finds_kim(study) and study.site.code == "ICHEON",
+}
+
+
+@pytest.mark.parametrize("descending", [False, True])
+@pytest.mark.parametrize("sort", sorted(SORTS))
+def test_filtered_views_page_through_exactly_their_studies_in_every_sort(
+    hub_radiologist, searchable_studies, monkeypatch, sort, descending
+):
+    """Each page is chosen among the matching studies alone before its rows are joined, and a search
+    ranks a page of name matches beside the exact ones: the pages still hold every match once, in
+    the sort's order, forwards and backwards."""
+    monkeypatch.setattr(worklist_query, "PAGE_SIZE", 5)
+    for query, shows in FILTERED_VIEWS.items():
+        view = filters(f"{query}&sort={sort}&dir={'desc' if descending else 'asc'}")
+        expected = _expected([study for study in searchable_studies if shows(study)], sort, descending)
+        pages = _page_through(hub_radiologist, view)
+        assert [pk for page in pages for pk in ids(page)] == expected, query
+        assert all(len(page.rows) == 5 for page in pages[:-1]), query
+
+
+def test_a_search_page_costs_the_same_queries_however_many_names_match(
+    hub_radiologist, searchable_studies, monkeypatch, django_assert_num_queries
+):
+    monkeypatch.setattr(worklist_query, "PAGE_SIZE", 5)
+    first = worklist_page(hub_radiologist, filters("q=KIM&status=all"))
+    # The patients whose ID was typed, a page of name matches, then the page with its rows joined.
+    with django_assert_num_queries(3):
+        page = worklist_page(hub_radiologist, filters("q=KIM&status=all"), first.next_cursor)
+        [(study.patient.name, study.site.name, study.claimed_by) for study in page.rows]
+    assert len(page.rows) == 5
 
 
 def test_going_back_near_the_start_gives_a_full_first_page(hub_radiologist, sites, monkeypatch):
