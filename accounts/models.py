@@ -209,3 +209,18 @@ class Invitation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.purpose} {self.user_id}"
+
+
+class ChannelLayerMessage(models.Model):
+    """A group message of the embedded default's channel layer, kept a few minutes so that the other
+    processes of the machine deliver it to their own sockets (accounts.database_layer)."""
+
+    group = models.CharField(max_length=100)
+    # JSON as text: read row by row, so that one garbled row is skipped on its own.
+    message = models.TextField()
+    # The sending process: it has delivered the message to its own sockets already.
+    sender = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.group} message {self.pk}"

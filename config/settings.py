@@ -1,6 +1,7 @@
 """All settings of the workstation. Every deployment choice comes from an environment variable
-(listed in .env.example) and has a working embedded default: SQLite, in-memory channel layer,
-in-process jobs, files in ./var/."""
+(listed in .env.example) and has a working embedded default: SQLite, a channel layer that crosses
+the machine's processes through the database (accounts.database_layer), in-process jobs, files in
+./var/."""
 
 from datetime import timedelta
 from pathlib import Path
@@ -153,7 +154,9 @@ if REDIS_URL:
         }
     }
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    # In memory within a process; across the processes of ./run (web server, DICOM listener, AI
+    # dispatcher) through a table in the database, read every 250 ms where sockets are open.
+    CHANNEL_LAYERS = {"default": {"BACKEND": "accounts.database_layer.DatabaseChannelLayer"}}
 
 # --- background jobs ------------------------------------------------------------------------
 TASKS_BACKEND = env_choice("TASKS_BACKEND", "immediate", ("immediate", "database"))

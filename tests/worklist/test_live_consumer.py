@@ -1,7 +1,7 @@
 """The worklist's WebSocket: who may open it, which changes reach whom, what they look like, what
 one change costs with many sockets open, that a socket whose browser stopped reading is closed
 without holding up the others, and that a broken channel layer never breaks a claim.
-Runs on the Redis channel layer when REDIS_URL is set, on the in-memory one otherwise."""
+Runs on the Redis channel layer when REDIS_URL is set, on the embedded default's database layer otherwise."""
 
 import logging
 import re
