@@ -1,6 +1,7 @@
 """Worklist query server time on 1,000,000 studies in PostgreSQL: the default view, every filter,
-a few sorts and the second page, each through worklist.worklist_query.worklist_page (query built,
-evaluated and the rows' joins loaded, as the page does). Prints figures; it is not a test.
+a few sorts, the second page, a page back and a page deep in a sort, each through
+worklist.worklist_query.worklist_page (query built, evaluated and the rows' joins loaded, as the
+page does). Prints figures; it is not a test.
 
     .venv/bin/python bench/worklist_query_bench.py [--database-url postgres://...readingws_bench_1m]
                                                    [--runs 50] [--only default,site] [--explain] [--refill]
@@ -40,6 +41,8 @@ class Shape:
     user: str  # username of fill_worklist's bench users
     query: str  # the page's query string
     pages: int = 1  # 2 = time the second page, reached through the first page's next cursor
+    start: str = ""  # a cursor to begin at instead of the first page (a page deep in a sort)
+    back: bool = False  # time the page before the last one reached, through its previous cursor
 
 
 @dataclass
@@ -69,6 +72,8 @@ def data_facts() -> dict[str, str]:
     """Values the searches and date ranges need, taken from the data (the fill is random)."""
     from django.db import connection
 
+    from worklist.worklist_query import Cursor
+
     with connection.cursor() as cursor:
         cursor.execute("SELECT max(study_date) FROM worklist_study")
         (last_day,) = cursor.fetchone()
@@ -79,6 +84,13 @@ def data_facts() -> dict[str, str]:
         (accession,) = cursor.fetchone()
         cursor.execute("SELECT accession_number FROM worklist_study WHERE id = 500000")
         (old_accession,) = cursor.fetchone()
+        # The last unread study with an AI score in "AI score, highest first": the next page is the
+        # first of the unscored ones, reached after walking past every score.
+        cursor.execute(
+            "SELECT ai_score, id FROM worklist_study WHERE status <> 'read' AND ai_score IS NOT NULL"
+            " ORDER BY ai_score, id LIMIT 1"
+        )
+        (lowest_score, lowest_scored_id) = cursor.fetchone()
     return {
         "last_month_from": (last_day - timedelta(days=30)).isoformat(),
         "last_day": last_day.isoformat(),
@@ -87,12 +99,14 @@ def data_facts() -> dict[str, str]:
         "patient_id": patient_id,
         "accession": accession,
         "old_accession": old_accession,
+        "last_scored_unread": Cursor("ai_score", True, (lowest_score,), lowest_scored_id).encode(),
     }
 
 
 def shapes(facts: dict[str, str]) -> list[Shape]:
     hub, suwon = fill_worklist.HUB_USER, fill_worklist.SITE_USER
     f = facts
+    stroke_by_score = "area=stroke&status=all&sort=ai_score&dir=desc"
     return [
         Shape("default (hub: unread, priority)", hub, ""),
         Shape("default (Suwon radiologist)", suwon, ""),
@@ -139,11 +153,19 @@ def shapes(facts: dict[str, str]) -> list[Shape]:
         Shape("sort status", hub, "sort=status"),
         Shape("sort AI score", hub, "sort=ai_score&dir=desc"),
         Shape("sort AI score, page 2", hub, "sort=ai_score&dir=desc", pages=2),
+        Shape("sort AI score, back to page 2", hub, "sort=ai_score&dir=desc", pages=3, back=True),
+        Shape("sort AI score, first unscored page", hub, "sort=ai_score&dir=desc", start=f["last_scored_unread"]),
+        Shape("sort AI score lowest", hub, "sort=ai_score"),
+        Shape("sort AI score lowest, page 2", hub, "sort=ai_score", pages=2),
         Shape("sort reader", hub, "sort=reader"),
         Shape("status=all, arrival newest, page 2", hub, "status=all&sort=arrival&dir=desc", pages=2),
         Shape("status=all, patient name, page 2", hub, "status=all&sort=patient_name", pages=2),
         Shape("status=all, study date newest, page 2", hub, "status=all&sort=study_date&dir=desc", pages=2),
         Shape("status=all, AI score", hub, "status=all&sort=ai_score&dir=desc"),
+        Shape("status=all, AI score lowest", hub, "status=all&sort=ai_score"),
+        Shape("status=all, area=stroke, AI score", hub, stroke_by_score),
+        Shape("status=all, area=stroke, AI score, page 2", hub, stroke_by_score, pages=2),
+        Shape("status=all, area=stroke, AI score lowest", hub, "area=stroke&status=all&sort=ai_score"),
         Shape("status=all, modality", hub, "status=all&sort=modality"),
         Shape("status=all, description", hub, "status=all&sort=description"),
         Shape("status=all, site", hub, "status=all&sort=site"),
@@ -173,17 +195,20 @@ class DatabaseTimer:
 
 
 def page_call(shape: Shape, user) -> Callable[[], object]:
-    """A function that produces the measured page; for page 2 the cursor is taken once beforehand."""
+    """A function that produces the measured page; for page 2 (or the page back from page 3) the
+    cursor is taken once beforehand."""
     from django.http import QueryDict
 
     from worklist.worklist_query import WorklistFilters, worklist_page
 
     filters = WorklistFilters.from_query(QueryDict(shape.query))
-    cursor = None
+    cursor = shape.start or None
     for _ in range(shape.pages - 1):
         cursor = page_parts(worklist_page(user, filters, cursor))[1]
         if cursor is None:
             break
+    if shape.back:
+        cursor = page_parts(worklist_page(user, filters, cursor))[2]
     return lambda: worklist_page(user, filters, cursor)
 
 

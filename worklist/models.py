@@ -3,6 +3,7 @@ information model (PS3.3 A.1.2). Files live in the archive folder under keys we 
 exists only for a file that is durable on disk."""
 
 from django.db import models
+from django.db.models import F, OrderBy
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Site, User
@@ -89,6 +90,19 @@ class ClinicalArea(models.TextChoices):
 
 # The worklist's default view; partial indexes with this condition hold only the studies still to read.
 UNREAD = ~models.Q(status=StudyStatus.READ)
+
+
+class NullsOrderedIndex(models.Index):
+    """An index on ordered expressions that place NULLs, e.g. F("ai_score").desc(nulls_last=True).
+    SQLite's CREATE INDEX takes no NULLS clause; NULLs are its smallest values, so there the index
+    is made without it (DESC then puts them last anyway)."""
+
+    def create_sql(self, model, schema_editor, using="", **kwargs):
+        if schema_editor.connection.vendor != "sqlite":
+            return super().create_sql(model, schema_editor, using, **kwargs)
+        _, expressions, options = self.deconstruct()
+        plain = [OrderBy(e.expression, descending=e.descending) if isinstance(e, OrderBy) else e for e in expressions]
+        return models.Index(*plain, **options).create_sql(model, schema_editor, using, **kwargs)
 
 
 class Study(models.Model):
@@ -190,6 +204,12 @@ class Study(models.Model):
             ),
             # The unread worklist sorted by a column: walked in order, not a sort of every unread row.
             models.Index(fields=["ai_score", "id"], name="study_unread_ai_score", condition=UNREAD),
+            # "AI score, highest first" lists unscored studies last: a walk of the ascending index from
+            # its end would pass every unscored study first (NULLs sort last ascending, so first
+            # backwards), hence one descending with NULLs last too.
+            NullsOrderedIndex(
+                F("ai_score").desc(nulls_last=True), F("id").desc(), name="study_unread_ai_score_desc", condition=UNREAD
+            ),
             models.Index(fields=["description", "id"], name="study_unread_description", condition=UNREAD),
             models.Index(fields=["patient_name_search", "id"], name="study_unread_name", condition=UNREAD),
             models.Index(fields=["study_date", "study_time", "id"], name="study_unread_date", condition=UNREAD),
@@ -200,6 +220,7 @@ class Study(models.Model):
             models.Index(fields=["modality", "priority", "received_at", "id"], name="study_modality_priority"),
             models.Index(fields=["claimed_by", "priority", "received_at", "id"], name="study_reader_priority"),
             models.Index(fields=["ai_score", "id"], name="study_ai_score"),
+            NullsOrderedIndex(F("ai_score").desc(nulls_last=True), F("id").desc(), name="study_ai_score_desc"),
             models.Index(fields=["description", "id"], name="study_description"),
             # AI-flagged studies are few: a small index, so "flagged" never walks the whole worklist.
             models.Index(

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, time
 from typing import Any
 
-from django.db.models import F, Q, QuerySet
+from django.db.models import F, OrderBy, Q, QuerySet
 from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan, TupleLessThan
 from django.http import QueryDict
 from django.utils.http import urlencode
@@ -30,12 +30,17 @@ MODALITY_PATTERN = re.compile(r"^[A-Z0-9]{1,16}$")
 
 @dataclass(frozen=True)
 class SortKey:
-    """One column of a sort: its ORM path, the type its cursor value has, and whether it can be NULL
-    (NULL sorts after every value ascending, as PostgreSQL's btree keeps it)."""
+    """One column of a sort: its ORM path, the type its cursor value has, and whether it can be NULL.
+    NULL counts as larger than every value (last ascending, first descending, as PostgreSQL's btree
+    keeps it) unless nulls_last says it comes last both ways."""
 
     path: str
     kind: type
     nullable: bool = False
+    nulls_last: bool = False
+
+    def null_is_largest(self, descending: bool) -> bool:
+        return not (self.nulls_last and descending)
 
 
 _BY_PRIORITY = (SortKey("priority", int), SortKey("received_at", datetime))
@@ -53,7 +58,9 @@ SORTS: dict[str, tuple[SortKey, ...]] = {
     "modality": (SortKey("modality", str), *_BY_PRIORITY),
     "description": (SortKey("description", str),),
     "status": (SortKey("status", str), *_BY_PRIORITY),
-    "ai_score": (SortKey("ai_score", int, nullable=True),),
+    # A study without a score (no AI model for it) is neither the most nor the least suspicious: it
+    # comes after the scored ones either way, not ahead of "most suspicious first".
+    "ai_score": (SortKey("ai_score", int, nullable=True, nulls_last=True),),
     "reader": (SortKey("claimed_by_id", int, nullable=True), *_BY_PRIORITY),
 }
 DEFAULT_SORT = "priority"
@@ -211,9 +218,10 @@ def worklist_page(user: User, filters: WorklistFilters, cursor: str | None = Non
     # Reading backwards walks the same index the other way, then the page is put right.
     reverse = filters.descending != (position is not None and position.backward)
     studies = _unsearched_studies(user, filters)
+    walk = _Walk(keys, filters.descending, reverse)
     if position is not None:
-        studies = studies.filter(_after(keys, position.values, position.study_id, descending=reverse))
-    ordering = _ordering(keys, descending=reverse)
+        studies = studies.filter(_after(walk, position.values, position.study_id))
+    ordering = _ordering(walk)
     if filters.search:
         studies = studies.filter(_search_page_condition(studies, filters.search, ordering))
     rows = _page_rows(studies, ordering)
@@ -265,23 +273,40 @@ def _name_match(text: str) -> Q:
     return Q(patient_name_search__startswith=text.upper().replace(" ", "^"))
 
 
-def _ordering(keys: tuple[SortKey, ...], *, descending: bool) -> list:
-    columns = [*(F(key.path) for key in keys), F("id")]
-    # NULLs last ascending and first descending, as PostgreSQL's btree stores them, so an index serves both.
-    if descending:
-        return [column.desc(nulls_first=True) for column in columns]
-    return [column.asc(nulls_last=True) for column in columns]
+@dataclass(frozen=True)
+class _Walk:
+    """How a page reads a sort: the view's direction, and the direction the index is walked in (the
+    other one when reading backwards from a cursor)."""
+
+    keys: tuple[SortKey, ...]
+    view_descending: bool
+    descending: bool
+
+    def nulls_last(self, key: SortKey) -> bool:
+        """Whether this walk meets the column's NULLs after its values."""
+        return key.null_is_largest(self.view_descending) != self.descending
 
 
-def _after(keys: tuple[SortKey, ...], values: tuple[Any, ...], study_id: int, *, descending: bool) -> Q:
-    """Rows strictly after (values, id) in the order, NULL counting as larger than any value."""
-    if not any(key.nullable for key in keys):
-        # A row comparison, which PostgreSQL turns into an index range.
-        lookup = TupleLessThan if descending else TupleGreaterThan
-        return Q(lookup(Tuple(*(F(key.path) for key in keys), F("id")), (*values, study_id)))
-    condition = Q(id__lt=study_id) if descending else Q(id__gt=study_id)
-    for key, value in reversed(list(zip(keys, values, strict=True))):
-        condition = _beyond(key.path, value, descending=descending) | (_equal(key.path, value) & condition)
+def _ordering(walk: _Walk) -> list:
+    # The id, never NULL, sorts as a column whose NULLs are largest: last ascending, first descending,
+    # as PostgreSQL's btree keeps them, so one index serves a view forwards and backwards.
+    columns = [*((F(key.path), walk.nulls_last(key)) for key in walk.keys), (F("id"), not walk.descending)]
+    return [
+        OrderBy(column, descending=walk.descending, nulls_last=last or None, nulls_first=not last or None)
+        for column, last in columns
+    ]
+
+
+def _after(walk: _Walk, values: tuple[Any, ...], study_id: int) -> Q:
+    """Rows strictly after (values, id) in the walk's order."""
+    if None not in values and not any(key.nullable and walk.nulls_last(key) for key in walk.keys):
+        # No NULL lies ahead, so a row comparison, which PostgreSQL turns into an index range (a NULL
+        # column makes it unknown, leaving out the NULLs behind).
+        lookup = TupleLessThan if walk.descending else TupleGreaterThan
+        return Q(lookup(Tuple(*(F(key.path) for key in walk.keys), F("id")), (*values, study_id)))
+    condition = Q(id__lt=study_id) if walk.descending else Q(id__gt=study_id)
+    for key, value in reversed(list(zip(walk.keys, values, strict=True))):
+        condition = _beyond(walk, key, value) | (_equal(key.path, value) & condition)
     return condition
 
 
@@ -289,13 +314,13 @@ def _equal(path: str, value: Any) -> Q:
     return Q(**{f"{path}__isnull": True}) if value is None else Q(**{path: value})
 
 
-def _beyond(path: str, value: Any, *, descending: bool) -> Q:
+def _beyond(walk: _Walk, key: SortKey, value: Any) -> Q:
+    nulls_last = key.nullable and walk.nulls_last(key)
     if value is None:
-        # Nothing is beyond NULL ascending; descending, every value is.
-        return Q(**{f"{path}__isnull": False}) if descending else Q(pk__in=[])
-    if descending:
-        return Q(**{f"{path}__lt": value})
-    return Q(**{f"{path}__gt": value}) | Q(**{f"{path}__isnull": True})
+        # Nothing is beyond NULL when the NULLs come last; when they come first, every value is.
+        return Q(pk__in=[]) if nulls_last else Q(**{f"{key.path}__isnull": False})
+    beyond = Q(**{f"{key.path}__lt" if walk.descending else f"{key.path}__gt": value})
+    return (beyond | Q(**{f"{key.path}__isnull": True})) if nulls_last else beyond
 
 
 def _cursor_at(study: Study, filters: WorklistFilters, *, backward: bool = False) -> str:

@@ -9,7 +9,7 @@ from django.http import QueryDict
 from tests.worklist.studies import START, make_study
 from worklist import worklist_query
 from worklist.models import Study, StudyStatus
-from worklist.worklist_query import SORTS, Cursor, WorklistFilters, worklist_page
+from worklist.worklist_query import SORTS, Cursor, SortKey, WorklistFilters, worklist_page
 
 
 def filters(query: str = "") -> WorklistFilters:
@@ -148,18 +148,20 @@ def test_query_string_round_trips_and_keeps_defaults_out(sites):
     assert filters().sorted_by("arrival").descending is True
 
 
-def _sort_value(study: Study, path: str):
+def _sort_value(study: Study, key: SortKey, descending: bool):
     value = study
-    for name in path.split("__"):
+    for name in key.path.split("__"):
         value = getattr(value, name)
         if value is None:
-            return (1, "")
+            # NULL is the largest value, or, for a column whose NULLs come last both ways, the
+            # smallest once the order is reversed for a descending view.
+            return (-1, "") if key.nulls_last and descending else (1, "")
     return (0, value)
 
 
 def _expected(studies: list[Study], sort: str, descending: bool) -> list[int]:
     keys = SORTS[sort]
-    ordered = sorted(studies, key=lambda study: (*(_sort_value(study, key.path) for key in keys), study.pk))
+    ordered = sorted(studies, key=lambda study: (*(_sort_value(study, key, descending) for key in keys), study.pk))
     return [study.pk for study in (reversed(ordered) if descending else ordered)]
 
 
@@ -216,6 +218,35 @@ def test_every_sort_pages_forwards_and_backwards_through_ties(
     pages = _page_through(hub_radiologist, view)
     assert [pk for page in pages for pk in ids(page)] == _expected(many_studies, sort, descending)
     assert [len(page.rows) for page in pages] == [5, 5, 5, 5, 3]
+
+
+def test_ai_score_lists_scored_studies_first_in_both_directions(hub_radiologist, sites):
+    """Clicking "AI score" shows the most suspicious first; a study no AI model scored is neither the
+    most nor the least suspicious, so it comes after every score, whichever way the column sorts."""
+    unscored = [make_study(sites["SUWON"], minutes=number, priority=0) for number in range(2)]
+    low, high, middle = (make_study(sites["ICHEON"], minutes=5, ai_score=score) for score in (3, 97, 40))
+    view = filters().sorted_by("ai_score")
+    assert view.descending
+    assert listed(hub_radiologist, view.query_string()) == [high.pk, middle.pk, low.pk, unscored[1].pk, unscored[0].pk]
+    ascending = view.sorted_by("ai_score").query_string()
+    assert listed(hub_radiologist, ascending) == [low.pk, middle.pk, high.pk, unscored[0].pk, unscored[1].pk]
+
+
+@pytest.mark.parametrize("page_size", [3, 4, 5, 7])
+@pytest.mark.parametrize("descending", [False, True])
+def test_ai_score_pages_run_into_the_unscored_studies_at_a_page_edge_or_inside_a_page(
+    hub_radiologist, many_studies, monkeypatch, page_size, descending
+):
+    """15 scored studies (five scores, three of each) then 8 unscored: pages of 3 and 5 end at the
+    last score, pages of 4 and 7 hold both; forwards and back the order is the scores, then the
+    unscored by id, each the view's way round."""
+    monkeypatch.setattr(worklist_query, "PAGE_SIZE", page_size)
+    sign = -1 if descending else 1
+    scored = sorted((s for s in many_studies if s.ai_score is not None), key=lambda s: (sign * s.ai_score, sign * s.pk))
+    unscored = sorted((s for s in many_studies if s.ai_score is None), key=lambda s: sign * s.pk)
+    assert len(scored) == 15 and len(unscored) == 8
+    pages = _page_through(hub_radiologist, filters(f"sort=ai_score&dir={'desc' if descending else 'asc'}"))
+    assert [pk for page in pages for pk in ids(page)] == [study.pk for study in scored + unscored]
 
 
 @pytest.fixture
