@@ -1,7 +1,7 @@
 """The worklist page through the test client: who sees what, filters and sort in the URL, htmx
 partials, the pager, saved views, the audit of each list view, and idle claims released on load."""
 
-from datetime import timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from io import StringIO
 
 import pytest
@@ -14,6 +14,7 @@ from tests.conftest import make_user
 from tests.worklist.studies import make_study
 from worklist import worklist_query
 from worklist.models import SavedFilter, Study, StudyStatus
+from worklist.rows import render_study_row
 
 HOME = "/"
 
@@ -237,10 +238,6 @@ def test_arrival_times_are_shown_in_seoul_time(client, hub_radiologist, sites):
     """15:30 UTC is 00:30 the next day in Seoul: the row's tooltip and machine-readable time, the
     live row and the study page all say so. The DICOM study date and time are the site's own wall
     clock already and are shown as recorded."""
-    from datetime import UTC, date, datetime, time
-
-    from worklist.rows import render_study_row
-
     study = make_study(sites["SUWON"], study_date=date(2026, 3, 2), study_time=time(15, 30))
     Study.objects.filter(pk=study.pk).update(received_at=datetime(2026, 3, 2, 15, 30, tzinfo=UTC))
     study.refresh_from_db()
