@@ -7,7 +7,10 @@ calls from reading/, because reading/ may not import stats/ (DESIGN.md's import 
 
 Each hook is idempotent: it recomputes the fact of one finding, reader finding or study from the
 raw rows, compares it with the stored fact and moves the rollup counts by the difference. So a
-repeated or extra signal costs a query, never a wrong count; rebuild() recomputes everything."""
+repeated or extra signal costs a query, never a wrong count; rebuild() recomputes everything.
+
+A verdict or reader-added finding that moved a fact also nudges the open dashboards of its site,
+after the commit (stats.live); signatures reach them through the worklist's own announcement."""
 
 from django.db import connection, transaction
 from django.db.models import Exists, Model, OuterRef
@@ -15,6 +18,7 @@ from django.utils import timezone
 
 from ai_overlays.models import AIResult
 from reading.models import FindingDecision, ReaderFinding, Report, ReportStatus, Verdict
+from stats import live
 from stats.models import (
     NO_SCORE_BIN,
     SCORE_BIN_WIDTH,
@@ -47,7 +51,8 @@ def score_bin(score: float | None) -> int:
 
 
 @transaction.atomic
-def sync_finding(finding_id: int) -> None:
+def sync_finding(finding_id: int) -> set[int]:
+    """Returns the sites whose figures moved (none when the fact was already right)."""
     latest = (
         FindingDecision.objects.filter(finding_id=finding_id)
         .select_related("finding__result__ai_model", "study")
@@ -71,11 +76,12 @@ def sync_finding(finding_id: int) -> None:
             score_bin=score_bin(finding.score),
         )
     stored = FindingFact.objects.select_for_update().filter(pk=finding_id).first()
-    _replace(stored, desired, (FindingRollup, ScoreRollup))
+    return _replace(stored, desired, (FindingRollup, ScoreRollup))
 
 
 @transaction.atomic
-def sync_miss(reader_finding_id: int) -> None:
+def sync_miss(reader_finding_id: int) -> set[int]:
+    """Returns the sites whose figures moved (none when the fact was already right)."""
     added = ReaderFinding.objects.select_related("study").filter(pk=reader_finding_id).first()
     desired = None
     if added is not None and added.removed_at is None:
@@ -89,7 +95,7 @@ def sync_miss(reader_finding_id: int) -> None:
             reader_id=added.created_by_id,
         )
     stored = MissFact.objects.select_for_update().filter(pk=reader_finding_id).first()
-    _replace(stored, desired, (MissRollup,))
+    return _replace(stored, desired, (MissRollup,))
 
 
 @transaction.atomic
@@ -171,9 +177,10 @@ def _fact_values(fact: Model) -> dict:
     }
 
 
-def _replace(stored: Model | None, desired: Model | None, rollups: tuple[type[Model], ...]) -> None:
+def _replace(stored: Model | None, desired: Model | None, rollups: tuple[type[Model], ...]) -> set[int]:
+    """Swap the stored fact for the desired one in the rollups; returns the sites of the facts moved."""
     if stored is not None and desired is not None and _fact_values(stored) == _fact_values(desired):
-        return
+        return set()
     if stored is not None:
         for rollup in rollups:
             for key in _cube_keys(rollup, stored):
@@ -184,6 +191,7 @@ def _replace(stored: Model | None, desired: Model | None, rollups: tuple[type[Mo
         for rollup in rollups:
             for key in _cube_keys(rollup, desired):
                 _bump(rollup, key, +1)
+    return {fact.site_id for fact in (stored, desired) if fact is not None}
 
 
 def _cube_keys(rollup: type[Model], fact: Model) -> list[dict]:
@@ -222,11 +230,13 @@ def _bump(rollup: type[Model], key: dict, delta: int) -> None:
 
 
 def on_decision_saved(sender, instance: FindingDecision, **kwargs) -> None:
-    sync_finding(instance.finding_id)
+    for site_id in sync_finding(instance.finding_id):
+        live.announce_agreement_change(site_id=site_id, kind="decision")
 
 
 def on_reader_finding_saved(sender, instance: ReaderFinding, **kwargs) -> None:
-    sync_miss(instance.pk)
+    for site_id in sync_miss(instance.pk):
+        live.announce_agreement_change(site_id=site_id, kind="reader_finding")
 
 
 def on_report_saved(sender, instance: Report, **kwargs) -> None:
