@@ -15,12 +15,11 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
 from typing import TypeVar
 
-from channels.db import database_sync_to_async
 from django.utils import translation
 
 from accounts.models import User
 from worklist.models import Study
-from worklist.rows import render_study_row, studies_for_rows
+from worklist.rows import render_study_row
 
 Result = TypeVar("Result")
 
@@ -61,11 +60,6 @@ studies = SharedResults(size=64)
 rows = SharedResults(size=256)
 
 
-async def study_at(study_id: int, version: int) -> Study | None:
-    """The study as it is at `version` or later (None once deleted), one query per version."""
-    return await studies.get((study_id, version), lambda: _fetch_study(study_id))
-
-
 async def row_html(study: Study, *, version: int, viewer: User, language: str) -> str:
     key = (study.pk, version, language, viewer.role, viewer.pk == study.claimed_by_id)
     return await rows.get(key, lambda: _render_row(study, viewer=viewer, language=language))
@@ -79,8 +73,3 @@ async def _render_row(study: Study, *, viewer: User, language: str) -> str:
 def clear() -> None:
     studies.clear()
     rows.clear()
-
-
-@database_sync_to_async
-def _fetch_study(study_id: int) -> Study | None:
-    return studies_for_rows(Study.objects.filter(pk=study_id)).first()

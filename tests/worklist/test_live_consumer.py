@@ -169,7 +169,7 @@ async def test_one_change_costs_one_query_and_one_render_per_language_for_many_s
     monkeypatch, sites, suwon_study, claimer
 ):
     fetches, renders = [], []
-    real_fetch, real_render = live_rows.studies_for_rows, live_rows.render_study_row
+    real_fetch, real_render = live_hub.studies_for_rows, live_rows.render_study_row
 
     def counting_fetch(queryset):
         fetches.append(1)
@@ -179,7 +179,7 @@ async def test_one_change_costs_one_query_and_one_render_per_language_for_many_s
         renders.append(translation.get_language())
         return real_render(study, **options)
 
-    monkeypatch.setattr(live_rows, "studies_for_rows", counting_fetch)
+    monkeypatch.setattr(live_hub, "studies_for_rows", counting_fetch)
     monkeypatch.setattr(live_rows, "render_study_row", counting_render)
     viewers = [await sync_to_async(make_user)(f"radiologist{number}", sites=[sites["SUWON"]]) for number in range(8)]
     sockets = [
@@ -212,6 +212,65 @@ async def test_after_the_channel_layer_comes_back_every_page_rereads_its_rows(
     await claim(user=claimer, study=suwon_study)
     assert f'id="study-{suwon_study.pk}"' in await socket.receive_from(timeout=2)
     assert await socket.receive_from(timeout=2) == live_rows.REFRESH_ELEMENT
+    await socket.disconnect()
+
+
+release = sync_to_async(workflow.release_study)
+
+
+def hub_connection() -> tuple[object, bool]:
+    """Run on the hub's database thread: its DB-API connection, and whether a transaction is open on it."""
+    raw = connections["default"].connection
+    if connections["default"].vendor == "postgresql":
+        from psycopg.pq import TransactionStatus
+
+        return raw, raw.info.transaction_status != TransactionStatus.IDLE
+    return raw, raw.in_transaction
+
+
+def end_hub_session_underneath() -> None:
+    """Run on the hub's database thread: what a database restart does to its connection, unknown to Django."""
+    database = connections["default"]
+    if database.vendor == "postgresql":
+        # From a session of its own: the server ends the hub's, as a restart does.
+        killer = connections.create_connection("default")
+        try:
+            with killer.cursor() as cursor:
+                cursor.execute("SELECT pg_terminate_backend(%s)", [database.connection.info.backend_pid])
+        finally:
+            killer.close()
+    else:
+        database.connection.close()
+
+
+async def test_the_hub_reads_every_change_on_one_kept_connection_with_no_transaction_left_open(
+    suwon_study, suwon_radiologist, claimer
+):
+    socket = await connected_socket(suwon_radiologist)
+    await claim(user=claimer, study=suwon_study)
+    assert "Seoyeon Choi" in READER_CELL.search(await socket.receive_from(timeout=2)).group(1)
+    first, in_transaction = await live_hub.hub().database.run(hub_connection)
+    assert not in_transaction  # a transaction left open would hold back SQLite's WAL checkpoints
+    await release(user=claimer, study=suwon_study)
+    assert "Seoyeon Choi" not in READER_CELL.search(await socket.receive_from(timeout=2)).group(1)
+    second, _ = await live_hub.hub().database.run(hub_connection)
+    assert second is first
+    await socket.disconnect()
+
+
+async def test_a_change_after_the_database_dropped_the_hubs_connection_is_still_delivered(
+    suwon_study, suwon_radiologist, claimer
+):
+    socket = await connected_socket(suwon_radiologist)
+    await claim(user=claimer, study=suwon_study)
+    assert f'id="study-{suwon_study.pk}"' in await socket.receive_from(timeout=2)
+    await live_hub.hub().database.run(end_hub_session_underneath)
+    await release(user=claimer, study=suwon_study)
+    html = await socket.receive_from(timeout=2)
+    assert html.startswith(f'<tr id="study-{suwon_study.pk}"')  # the row itself, not a resync
+    assert "Seoyeon Choi" not in READER_CELL.search(html).group(1)
+    await claim(user=claimer, study=suwon_study)
+    assert "Seoyeon Choi" in READER_CELL.search(await socket.receive_from(timeout=2)).group(1)
     await socket.disconnect()
 
 
