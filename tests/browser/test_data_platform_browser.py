@@ -4,7 +4,6 @@ move as a database-queue worker writes the package study by study, and downloads
 manifest verifies; a purpose she proposes waits for an administrator before it can be chosen."""
 
 import hashlib
-import io
 import json
 import shutil
 import tempfile
@@ -14,7 +13,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from unittest import mock
 
-import pydicom
 import pytest
 from channels.testing import ChannelsLiveServerTestCase
 from django.db import connections
@@ -25,10 +23,9 @@ from ai_overlays.intake import store_result
 from ai_overlays.models import AIModel, Finding
 from data_platform import export_job, purposes
 from data_platform.models import Cohort, Export, Purpose
-from dicomkit.synthetic import demo_catalogue
 from reading.models import FindingDecision
 from tests.conftest import make_user
-from worklist.ingest import ingest
+from tests.data_platform.demo_studies import ingest_demo_chest_xrays
 from worklist.models import Instance, Study
 
 SHOTS = Path(__file__).resolve().parents[2] / "shots"
@@ -101,17 +98,6 @@ class DataPlatformLiveServer(ChannelsLiveServerTestCase):
         page.click("button.primary")
         page.wait_for_url(f"**{then}")
         return page
-
-
-def ingest_chest_xrays(sites) -> list[Study]:
-    studies = []
-    for demo in demo_catalogue(scale=0.25, kinds={"chest_xray"}):
-        for dataset in demo.datasets:
-            buffer = io.BytesIO()
-            pydicom.dcmwrite(buffer, dataset, enforce_file_format=True)
-            assert ingest(buffer.getvalue(), site=sites[demo.site_code], source="test").ok
-        studies.append(Study.objects.get(study_instance_uid=demo.study_instance_uid))
-    return studies
 
 
 def accept_one_ai_finding(study: Study, radiologist) -> None:
@@ -193,7 +179,7 @@ class CohortExportFlowTests(DataPlatformLiveServer):
     def setUp(self):
         super().setUp()
         radiologist = make_user("kim.suwon", sites=[self.sites["SUWON"]])
-        self.studies = ingest_chest_xrays(self.sites)
+        self.studies = ingest_demo_chest_xrays(self.sites)
         accept_one_ai_finding(self.studies[0], radiologist)
         purpose = purposes.propose_purpose(
             kind="research", title="Nodule detection training", description="", user=self.steward

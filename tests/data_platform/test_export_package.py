@@ -15,26 +15,14 @@ from ai_overlays.intake import store_result
 from ai_overlays.models import AIModel, Finding
 from data_platform import export_job, package, purposes
 from data_platform.models import Export, ExportStatus
-from dicomkit.synthetic import demo_catalogue
 from reading.models import FindingDecision, ReaderFinding
-from worklist.ingest import ingest
-from worklist.models import Instance, Study
-
-
-def ingest_demo(sites) -> list[Study]:
-    studies = []
-    for demo in demo_catalogue(scale=0.25, kinds={"chest_xray"}):
-        for dataset in demo.datasets:
-            buffer = io.BytesIO()
-            pydicom.dcmwrite(buffer, dataset, enforce_file_format=True)
-            ingest(buffer.getvalue(), site=sites[demo.site_code], source="test")
-        studies.append(Study.objects.get(study_instance_uid=demo.study_instance_uid))
-    return studies
+from tests.data_platform.demo_studies import ingest_demo_chest_xrays
+from worklist.models import Instance
 
 
 @pytest.fixture
 def read_studies(sites, suwon_radiologist):
-    studies = ingest_demo(sites)
+    studies = ingest_demo_chest_xrays(sites)
     model = AIModel.objects.create(
         vendor="Acme", product="LungNet", version="2.1", clinical_area="lung", modalities="CR,DX"
     )
