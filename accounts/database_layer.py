@@ -22,7 +22,6 @@ import logging
 import os
 import secrets
 import time
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from asgiref.sync import sync_to_async
@@ -31,6 +30,7 @@ from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from accounts.database_thread import DatabaseThread
 from accounts.models import ChannelLayerMessage
 
 logger = logging.getLogger(__name__)
@@ -49,7 +49,9 @@ class DatabaseChannelLayer(InMemoryChannelLayer):
         self.last_seen_id = 0
         self._poller: asyncio.Task | None = None
         self._poller_started: asyncio.Future | None = None
-        self._reader: ThreadPoolExecutor | None = None
+        # A thread of its own, with its own connection: not the one thread that runs the web
+        # server's sync views, where each read would wait behind a slow page.
+        self._reader = DatabaseThread("channel-layer-reader")
         self._pruned_at = float("-inf")
         self._token_pid = 0
         self._token = ""
@@ -109,13 +111,9 @@ class DatabaseChannelLayer(InMemoryChannelLayer):
         await asyncio.shield(self._poller_started)
 
     async def _poll(self, started: asyncio.Future) -> None:
-        loop = asyncio.get_running_loop()
-        # A thread of its own, with its own connection: not the one thread that runs the web
-        # server's sync views, where each read would wait behind a slow page.
-        reader = self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="channel-layer-reader")
         try:
             try:
-                self.last_seen_id = await loop.run_in_executor(reader, _newest_id)
+                self.last_seen_id = await self._reader.run(_newest_id)
             except Exception as exc:
                 started.set_exception(exc)
                 return
@@ -127,9 +125,7 @@ class DatabaseChannelLayer(InMemoryChannelLayer):
         finally:
             if not started.done():  # cancelled before it knew where the table ends
                 started.cancel()
-            with contextlib.suppress(Exception):
-                await loop.run_in_executor(reader, _close_connection)
-            reader.shutdown(wait=False)
+            self._reader.close()
 
     async def _stop_polling(self) -> None:
         poller = self._poller
@@ -142,7 +138,7 @@ class DatabaseChannelLayer(InMemoryChannelLayer):
     async def deliver_new(self) -> int:
         """Deliver the messages of other processes written since the last read; the rows read."""
         try:
-            rows = await asyncio.get_running_loop().run_in_executor(self._reader, _rows_after, self.last_seen_id)
+            rows = await self._reader.run(_rows_after, self.last_seen_id)
         except Exception as exc:  # the database busy or away: read again at the next tick
             logger.warning("channel layer messages of other processes not read: %s", type(exc).__name__)
             return 0
@@ -164,14 +160,6 @@ def _newest_id() -> int:
     return ChannelLayerMessage.objects.aggregate(newest=Max("id"))["newest"] or 0
 
 
-def _close_connection() -> None:
-    connection.close()  # of the thread it runs in: looked up there, not where it was queued
-
-
 def _rows_after(last_seen_id: int) -> list[tuple[int, str, str, str]]:
-    try:
-        rows = ChannelLayerMessage.objects.filter(id__gt=last_seen_id).order_by("id")
-        return list(rows.values_list("id", "sender", "group", "message")[:READ_BATCH])
-    except Exception:
-        connection.close()  # reconnect at the next read (a restarted PostgreSQL)
-        raise
+    rows = ChannelLayerMessage.objects.filter(id__gt=last_seen_id).order_by("id")
+    return list(rows.values_list("id", "sender", "group", "message")[:READ_BATCH])

@@ -8,21 +8,19 @@ live.CHANGES_GROUP, receives each change once, reads the study once and hands bo
 sockets, which keep only the changes of their own sites.
 
 The study is read on a thread of the hub's own that keeps its database connection from one change
-to the next: channels' database_sync_to_async closes the connection after each call (CONN_MAX_AGE
-is 0 on SQLite), and opening a new one for every change was about 5 % of the hub's CPU."""
+to the next (accounts.database_thread): opening a new one for every change was about 5 % of the
+hub's CPU on SQLite."""
 
 import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 from weakref import WeakKeyDictionary
 
 from channels.layers import get_channel_layer
-from django.db import connection
 
+from accounts.database_thread import DatabaseThread
 from worklist import live, live_rows
 from worklist.models import Study
 from worklist.rows import studies_for_rows
@@ -45,48 +43,6 @@ class Subscriber(Protocol):
         """Changes may have been missed: tell the page to re-read its rows."""
 
 
-class DatabaseThread:
-    """One thread, with a database connection that stays open between reads. Each read runs in
-    autocommit, so no transaction stays open between them either."""
-
-    def __init__(self) -> None:
-        self.executor: ThreadPoolExecutor | None = None
-
-    async def run[Result](self, read: Callable[..., Result], *args) -> Result:
-        if self.executor is None:
-            self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="worklist-hub-reader")
-        return await asyncio.get_running_loop().run_in_executor(self.executor, _on_kept_connection, read, *args)
-
-    def close(self) -> None:
-        """Closes the connection once the reads already queued are done, then ends the thread."""
-        if self.executor is not None:
-            self.executor.submit(_close_connection)
-            self.executor.shutdown(wait=False)
-            self.executor = None
-
-
-def _on_kept_connection[Result](read: Callable[..., Result], *args) -> Result:
-    # Nothing checks a kept connection before it is used: one that died with its server (a restarted
-    # PostgreSQL) fails the read, which is tried once more on a new connection. A connection opened
-    # for this read that fails is closed too, so that the next read opens another.
-    was_open = connection.connection is not None
-    try:
-        return read(*args)
-    except Exception:
-        connection.close()
-        if not was_open:
-            raise
-    try:
-        return read(*args)
-    except Exception:
-        connection.close()
-        raise
-
-
-def _close_connection() -> None:
-    connection.close()  # of the thread it runs in: looked up there, not where it was queued
-
-
 def _read_study(study_id: int) -> Study | None:
     return studies_for_rows(Study.objects.filter(pk=study_id)).first()
 
@@ -96,7 +52,7 @@ class Hub:
         self.subscribers: set[Subscriber] = set()
         self.task: asyncio.Task | None = None
         self.listening = asyncio.Event()
-        self.database = DatabaseThread()
+        self.database = DatabaseThread("worklist-hub-reader")
 
     async def ready(self) -> None:
         """Returns once changes reach this process (or after JOIN_WAIT_SECONDS without Redis)."""
