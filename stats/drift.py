@@ -32,9 +32,7 @@ def drift_warnings(stats_filter: StatsFilter | None = None) -> list[DriftWarning
     # Every version of a product takes part, whatever versions the filter names.
     rows = study_agreement(replace(stats_filter, model_ids=(), version=""))
     wanted = set(stats_filter.model_ids)
-    from ai_overlays.models import AIModel
-
-    models = {model.pk: model for model in AIModel.objects.filter(pk__in=[row.model_id for row in rows])}
+    models = {model.pk: model for model in stats_filter.registered_models}
     by_product: dict[tuple[str, str], list[ModelAgreement]] = {}
     for row in sorted(rows, key=lambda row: (models[row.model_id].created_at, row.model_id)):
         model = models[row.model_id]

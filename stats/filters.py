@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 from django.http import QueryDict
 
 from accounts.models import Role, User
+from ai_overlays.models import AIModel
 
 GRANULARITIES = ("week", "month")
 
@@ -26,6 +27,16 @@ class StatsFilter:
     granularity: str = "week"
     # Not in the URL: fields a caller fixed and a user may not widen (a radiologist's own figures).
     locked: frozenset[str] = field(default=frozenset(), compare=False)
+    # Read once per view and shared by the copies replace() makes of this filter (a view narrows it
+    # per model and per figure): not part of what the filter selects.
+    _read_once: dict = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def registered_models(self) -> list[AIModel]:
+        """Every AI model: most figures need them (scopes, names of the rows), the registry is small."""
+        if "models" not in self._read_once:
+            self._read_once["models"] = list(AIModel.objects.all())
+        return self._read_once["models"]
 
     @classmethod
     def from_query(cls, query: QueryDict | dict) -> "StatsFilter":

@@ -141,14 +141,13 @@ class StudyPage:
 
 def models_in_scope(stats_filter: StatsFilter) -> list[AIModel]:
     """The models the filter selects (every model when it names none)."""
-    models = AIModel.objects.all()
-    if stats_filter.model_ids:
-        models = models.filter(pk__in=stats_filter.model_ids)
-    if stats_filter.version:
-        models = models.filter(version=stats_filter.version)
-    if stats_filter.clinical_area:
-        models = models.filter(clinical_area=stats_filter.clinical_area)
-    return list(models)
+    return [
+        model
+        for model in stats_filter.registered_models
+        if (not stats_filter.model_ids or model.pk in stats_filter.model_ids)
+        and (not stats_filter.version or model.version == stats_filter.version)
+        and (not stats_filter.clinical_area or model.clinical_area == stats_filter.clinical_area)
+    ]
 
 
 def verdict_summary(stats_filter: StatsFilter) -> VerdictSummary:
@@ -210,7 +209,7 @@ def score_distribution(stats_filter: StatsFilter) -> list[ModelScores]:
     for model_id, score_bin, verdict, n in rows:
         counts.setdefault(model_id, {})[(score_bin, verdict)] = n
     result = []
-    for model in _models_by_id(counts):
+    for model in _models_by_id(stats_filter, counts):
         by_bin = counts[model.pk]
         bins = [
             ScoreBin(
@@ -233,7 +232,7 @@ def study_agreement(stats_filter: StatsFilter) -> list[ModelAgreement]:
     rollups = _rollup(AgreementRollup, _agreement_scope(stats_filter), stats_filter, ("ai_model_id", *CELL_FIELDS))
     tables = _tables(rollups, ("ai_model_id",))
     result = []
-    for model in _models_by_id({key[0] for key in tables}):
+    for model in _models_by_id(stats_filter, {key[0] for key in tables}):
         table = tables[(model.pk,)]
         result.append(
             ModelAgreement(
@@ -318,7 +317,7 @@ def agreement_series(stats_filter: StatsFilter) -> list[PeriodAgreement]:
         AgreementRollup, _agreement_scope(stats_filter), stats_filter, ("ai_model_id", *CELL_FIELDS), by_period=True
     )
     tables = _tables(rollups, ("day", "ai_model_id"), period=_period(stats_filter))
-    models = {model.pk: model for model in _models_by_id({key[1] for key in tables})}
+    models = {model.pk: model for model in _models_by_id(stats_filter, {key[1] for key in tables})}
     return [
         PeriodAgreement(_as_date(start), model_id, str(models[model_id]), table, estimates.cohens_kappa(table))
         for (start, model_id), table in sorted(tables.items(), key=lambda item: (_as_date(item[0][0]), item[0][1]))
@@ -522,8 +521,9 @@ def _tables(rollups: QuerySet, keys: tuple[str, ...], period=None) -> dict[tuple
     }
 
 
-def _models_by_id(model_ids) -> list[AIModel]:
-    return list(AIModel.objects.filter(pk__in=list(model_ids)).order_by("vendor", "product", "version"))
+def _models_by_id(stats_filter: StatsFilter, model_ids) -> list[AIModel]:
+    wanted = set(model_ids)
+    return [model for model in stats_filter.registered_models if model.pk in wanted]
 
 
 def _total(rollups: QuerySet) -> int:

@@ -12,7 +12,6 @@ from django.views.decorators.http import require_GET
 from accounts import audit
 from accounts.models import AuditAction, Role, Site, User
 from accounts.permissions import requires
-from ai_overlays.models import AIModel
 from stats import charts, drift, exports, plotly_asset, queries
 from stats import dashboard_tables as tables
 from stats.filters import StatsFilter
@@ -172,10 +171,10 @@ def filter_choices(user: User, stats_filter: StatsFilter) -> dict:
         readers = readers.filter(pk=user.pk)
     elif site_ids is not None:
         readers = readers.filter(sites__in=site_ids).distinct()
-    models = AIModel.objects.all()
+    models = stats_filter.registered_models
     return {
         "models": models,
-        "versions": sorted(set(models.values_list("version", flat=True))),
+        "versions": sorted({model.version for model in models}),
         "areas": ClinicalArea.choices,
         "sites": sites,
         "readers": readers.order_by("last_name", "first_name", "username"),
